@@ -1,0 +1,190 @@
+//! The analyzer's storage interface: what ingest writes, what the server reads, and the
+//! traits a database backend implements.
+//!
+//! This crate holds no SQL and depends on no database driver. `analyzer-sqlite` implements
+//! the traits on the CoreScope SQLite schema; a PostgreSQL backend can implement the same
+//! traits later. Callers choose a backend once, in `main`.
+//!
+//! Threading model: writes are synchronous and run on one dedicated writer thread that owns
+//! a [`Storage`] value; it interleaves [`Storage::write_batch`] with the small maintenance
+//! steps ([`Storage::run_background_step`], [`Storage::prune_step`],
+//! [`Storage::incremental_vacuum`]) so no maintenance job holds the write lock for long.
+//! Readers use their own [`StorageReader`] handles.
+
+pub mod error;
+pub mod records;
+pub mod rows;
+pub mod time;
+
+pub use error::{BoxError, DbError, DbResult};
+pub use records::{
+    BatchOutcome, ClientReception, ClockSkewEvent, ContentHash, ContentHashParseError,
+    DroppedPacket, NodeAdvert, ObservationWrite, ObserverRef, ObserverStatus, PacketObservation,
+    PacketWrite, RecordKind, Rejected, WriteBatch, WriteCounters,
+};
+pub use rows::{
+    NodeRow, ObservationRow, ObserverRow, StoreStats, TransmissionPage, TransmissionPageQuery,
+    TransmissionRow, Watermark,
+};
+pub use time::UnixSecs;
+
+/// Retention settings (config keys `retention.*` and `neighborEdgesMaxAgeDays`).
+///
+/// A value of `None` disables that job. Defaults follow the reference (spec ingest.md §7,
+/// §9.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionPolicy {
+    /// `retention.packetDays`: delete transmissions (and their observations) not heard for
+    /// this many days. Keyed on `last_seen`, unlike the reference's `first_seen`, so a
+    /// packet re-heard yesterday is kept.
+    pub packet_days: Option<u32>,
+    /// `retention.nodeDays`: move nodes not heard for this long to `inactive_nodes`.
+    pub node_days: Option<u32>,
+    /// `retention.observerDays`: soft-delete observers (`inactive = 1`) and their metrics.
+    pub observer_days: Option<u32>,
+    /// `retention.metricsDays`: prune `observer_metrics` and `dropped_packets`.
+    pub metrics_days: Option<u32>,
+    /// `retention.clientRxDays`: prune `client_receptions` and `client_observers`.
+    pub client_rx_days: Option<u32>,
+    /// `neighborEdgesMaxAgeDays`: prune `neighbor_edges`.
+    pub neighbor_edge_days: Option<u32>,
+}
+
+impl Default for RetentionPolicy {
+    fn default() -> Self {
+        Self {
+            packet_days: None,
+            node_days: Some(7),
+            observer_days: Some(14),
+            metrics_days: Some(30),
+            client_rx_days: None,
+            neighbor_edge_days: Some(5),
+        }
+    }
+}
+
+/// Rows affected by one [`Storage::prune_step`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PruneReport {
+    /// Transmissions deleted.
+    pub transmissions: u64,
+    /// Observations deleted.
+    pub observations: u64,
+    /// Nodes moved to `inactive_nodes`.
+    pub nodes_retired: u64,
+    /// Observers soft-deleted.
+    pub observers_retired: u64,
+    /// `observer_metrics` rows deleted.
+    pub metrics: u64,
+    /// `dropped_packets` rows deleted.
+    pub dropped_packets: u64,
+    /// `client_receptions` + `client_observers` rows deleted.
+    pub client_rx: u64,
+    /// `neighbor_edges` rows deleted.
+    pub neighbor_edges: u64,
+    /// False once the pass that this step belongs to has finished every job.
+    pub more: bool,
+}
+
+impl PruneReport {
+    /// Adds another step's counts (the `more` flag is taken from `other`).
+    pub fn accumulate(&mut self, other: &PruneReport) {
+        self.transmissions += other.transmissions;
+        self.observations += other.observations;
+        self.nodes_retired += other.nodes_retired;
+        self.observers_retired += other.observers_retired;
+        self.metrics += other.metrics;
+        self.dropped_packets += other.dropped_packets;
+        self.client_rx += other.client_rx;
+        self.neighbor_edges += other.neighbor_edges;
+        self.more = other.more;
+    }
+}
+
+/// Result of [`Storage::incremental_vacuum`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VacuumReport {
+    /// Free pages before the call.
+    pub free_pages_before: u64,
+    /// Free pages still in the file after the call (0 when everything was returned).
+    pub free_pages_after: u64,
+    /// Page size in bytes.
+    pub page_size: u64,
+}
+
+/// Result of [`Storage::run_background_step`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BackgroundStep {
+    /// Nothing left to do.
+    Idle,
+    /// One bounded step of the named job ran; call again.
+    Progress {
+        /// Job name (as recorded in `_async_migrations` where the reference has one).
+        job: String,
+        /// Rows touched by this step.
+        rows: u64,
+    },
+    /// The named job finished in this step.
+    Finished {
+        /// Job name.
+        job: String,
+    },
+}
+
+/// Read access to the store. Implementations may be a read-only connection.
+pub trait StorageReader {
+    /// Counts for `/api/stats`, relative to `now`.
+    fn stats(&self, now: UnixSecs) -> DbResult<StoreStats>;
+
+    /// Highest transmission and observation ids.
+    fn watermark(&self) -> DbResult<Watermark>;
+
+    /// One newest-first page of transmissions with their observations (keyset
+    /// pagination on id; never `OFFSET`).
+    fn load_transmissions(&self, query: &TransmissionPageQuery) -> DbResult<TransmissionPage>;
+
+    /// Transmissions with `id > after_id`, oldest first, at most `limit`, each with all
+    /// its observations: the poller's view of rows another process wrote.
+    fn transmissions_after(&self, after_id: i64, limit: usize) -> DbResult<Vec<TransmissionRow>>;
+
+    /// Observations with `id > after_id`, oldest first, at most `limit` (late
+    /// observations of transmissions already loaded).
+    fn observations_after(&self, after_id: i64, limit: usize) -> DbResult<Vec<ObservationRow>>;
+
+    /// One transmission by content hash, with observations; [`DbError::NotFound`] if absent.
+    fn transmission_by_hash(&self, hash: &str) -> DbResult<TransmissionRow>;
+
+    /// All observer rows (active and inactive), by key.
+    fn observers(&self) -> DbResult<Vec<ObserverRow>>;
+
+    /// All rows of `nodes`.
+    fn nodes(&self) -> DbResult<Vec<NodeRow>>;
+}
+
+/// Write access: owned by the single writer thread.
+pub trait Storage: StorageReader {
+    /// Writes every record of `batch` in one transaction. Invalid records are skipped and
+    /// reported in [`BatchOutcome::rejected`]; an error means nothing of the batch was
+    /// committed.
+    fn write_batch(&mut self, batch: &WriteBatch) -> DbResult<BatchOutcome>;
+
+    /// Runs one bounded step of pending background work (migrations' backfills, deferred
+    /// index builds). Cheap when there is nothing to do.
+    fn run_background_step(&mut self) -> DbResult<BackgroundStep>;
+
+    /// Runs one bounded step (at most `max_rows` rows per table) of a retention pass
+    /// measured against `now`. Call until the report's `more` is false, interleaved with
+    /// writes, then call [`Storage::incremental_vacuum`].
+    fn prune_step(
+        &mut self,
+        policy: &RetentionPolicy,
+        now: UnixSecs,
+        max_rows: usize,
+    ) -> DbResult<PruneReport>;
+
+    /// Returns up to `max_pages` free pages to the file system.
+    fn incremental_vacuum(&mut self, max_pages: u32) -> DbResult<VacuumReport>;
+
+    /// Flushes the write-ahead log into the main file and truncates it.
+    fn checkpoint(&mut self) -> DbResult<()>;
+}
