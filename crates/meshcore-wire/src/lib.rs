@@ -4,6 +4,7 @@
 //! bytes it is given. Spec: `shared/spec/protocol.md`.
 
 pub mod crypto;
+pub mod encode;
 pub mod header;
 
 pub use header::{MAX_PACKET_PAYLOAD, MAX_PATH_SIZE, PathLen, PayloadType, RouteType, header_byte};
