@@ -1,0 +1,28 @@
+//! The analyzer's HTTP API: CoreScope's REST paths, query parameters and JSON field names.
+//!
+//! The server reads through the storage traits of `analyzer-db` and through the
+//! [`IngestView`] the binary hands it; it knows nothing about MQTT or SQL. Every `/api/`
+//! response carries `Cache-Control: no-store` and the `X-CoreScope-Load-Status` header;
+//! errors have one shape, `{"error": "..."}`.
+
+mod error;
+mod process;
+mod routes;
+mod state;
+
+pub use error::ApiError;
+pub use routes::router;
+pub use state::{AppState, IngestView, LoadStatus, MqttSourceView, ReaderHandle};
+
+use std::future::Future;
+
+/// Serves `router(state)` on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
