@@ -77,7 +77,7 @@ async fn stats(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
         cache
             .as_ref()
             .filter(|c| c.is_fresh(Instant::now()))
-            .map(|c| c.stats.clone())
+            .map(|c| c.stats)
     };
     let stats = match cached {
         Some(stats) => stats,
@@ -99,7 +99,7 @@ async fn stats(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
             *cache = Some(CachedStats {
                 computed_at: Instant::now(),
                 cost: started.elapsed(),
-                stats: stats.clone(),
+                stats,
             });
             stats
         }

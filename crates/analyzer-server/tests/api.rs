@@ -19,7 +19,7 @@ struct FakeReader {
 
 impl StorageReader for FakeReader {
     fn stats(&self, _now: UnixSecs) -> DbResult<StoreStats> {
-        Ok(self.stats.clone())
+        Ok(self.stats)
     }
     fn watermark(&self) -> DbResult<Watermark> {
         Ok(Watermark::default())
