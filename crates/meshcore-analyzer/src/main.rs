@@ -1,0 +1,58 @@
+//! `meshcore-analyzer`: the command line of the analyzer.
+//!
+//! Each subcommand lives in its own module; `main` parses arguments, sets up logging and
+//! maps errors to exit codes (0 success, 2 unusable arguments or configuration, 1 failure).
+
+mod decode;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Self-hosted analyzer for MeshCore LoRa mesh networks.
+#[derive(Debug, Parser)]
+#[command(name = "meshcore-analyzer", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Decode MeshCore frames given as hex (arguments, or one per line on stdin) to JSON.
+    Decode(decode::DecodeArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let result = match cli.command {
+        Command::Decode(args) => decode::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("meshcore-analyzer: {error:#}");
+            match error.downcast_ref::<UsageError>() {
+                Some(_) => ExitCode::from(2),
+                None => ExitCode::FAILURE,
+            }
+        }
+    }
+}
+
+/// Arguments or configuration that cannot be used: exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct UsageError(String);
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("MESHCORE_LOG")
+        .or_else(|_| EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
