@@ -9,3 +9,14 @@
 
 pub mod message;
 pub mod reject;
+pub mod source;
+pub mod tls;
+
+pub use tls::install_crypto_provider;
+
+/// Current time in Unix seconds.
+pub(crate) fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
