@@ -1,0 +1,333 @@
+//! Behaviour of the simulated stream as a consumer sees it: frames decode with the real
+//! decoder, signatures verify, channel messages decrypt to what was sent, TRACE SNRs come back,
+//! the stream is deterministic and time-ordered, malformed frames come at the configured rate,
+//! and the MQTT messages carry the observer bridge's topics and field names.
+
+use std::collections::{HashMap, HashSet};
+
+use analyzer_sim::{SimConfig, SimEvent, Simulator, mqtt};
+use meshcore_wire::{ChannelStatus, Decoder, Payload, PayloadType};
+
+fn small(seed: u64, packets: u64) -> SimConfig {
+    SimConfig {
+        seed,
+        nodes: 150,
+        observers: 8,
+        max_packets: Some(packets),
+        ..SimConfig::default()
+    }
+}
+
+fn decoder(config: &SimConfig) -> Decoder {
+    config
+        .hashtag_channels
+        .iter()
+        .fold(Decoder::builder(), |builder, name| builder.hashtag(name))
+        .build()
+}
+
+#[test]
+fn every_frame_decodes_and_carries_what_was_sent() {
+    let config = SimConfig {
+        malformed_rate: 0.01,
+        ..small(7, 4_000)
+    };
+    let decoder = decoder(&config);
+    let sim = Simulator::new(config).unwrap();
+    let names: HashSet<String> = sim.mesh().nodes.iter().map(|n| n.name.clone()).collect();
+    let keys: HashSet<[u8; 32]> = sim.mesh().nodes.iter().map(|n| n.public_key).collect();
+    let mut seen_types = HashSet::new();
+    let mut seen_hash_sizes = HashSet::new();
+    let (mut packets, mut malformed, mut statuses) = (0, 0, 0);
+    let mut last_time = 0;
+    for event in sim {
+        assert!(event.time_ms() >= last_time, "events come in time order");
+        last_time = event.time_ms();
+        let SimEvent::Packet(event) = event else {
+            statuses += 1;
+            continue;
+        };
+        packets += 1;
+        let decoded = decoder.decode(&event.raw);
+        if event.malformed {
+            malformed += 1;
+            assert!(
+                decoded.is_err(),
+                "malformed frame accepted: {:02X?}",
+                event.raw
+            );
+            continue;
+        }
+        let packet = decoded.unwrap_or_else(|e| panic!("{e}: {:02X?}", event.raw));
+        seen_types.insert(packet.header.payload_type);
+        if !matches!(packet.payload, Payload::Trace(_)) && !packet.path.hop_bytes().is_empty() {
+            seen_hash_sizes.insert(packet.path.hash_size);
+        }
+        match &packet.payload {
+            Payload::Malformed { error, .. } => panic!("partial decode {error:?}"),
+            Payload::Advert(advert) => {
+                assert_eq!(advert.signature_valid, Some(true));
+                assert!(keys.contains(&advert.public_key));
+                assert!(
+                    names.contains(advert.name.as_deref().unwrap_or(""))
+                        || advert.name_cut_bytes == 0
+                );
+            }
+            Payload::GrpTxt(message) => {
+                let ChannelStatus::Text(text) = &message.status else {
+                    panic!("channel text did not decrypt: {:?}", message.status)
+                };
+                let sender = text.sender().expect("sender prefix");
+                assert!(names.contains(sender), "{sender}");
+                assert!(!text.message().is_empty());
+            }
+            Payload::GrpData(message) => {
+                assert!(
+                    matches!(message.status, ChannelStatus::Data(_)),
+                    "{:?}",
+                    message.status
+                );
+            }
+            Payload::Trace(trace) => {
+                // One SNR byte per completed hop, each a plausible LoRa SNR.
+                assert_eq!(trace.snr_quarter_db.len(), packet.raw[1] as usize);
+                assert!(trace.snr_db().all(|snr| (-25.0..=14.0).contains(&snr)));
+                assert!(!trace.route.is_empty());
+            }
+            _ => {}
+        }
+    }
+    assert!(statuses > 0, "observers report their status");
+    let share = malformed as f64 / packets as f64;
+    assert!((0.005..0.02).contains(&share), "malformed share {share}");
+    for expected in [
+        PayloadType::Req,
+        PayloadType::Response,
+        PayloadType::TxtMsg,
+        PayloadType::Ack,
+        PayloadType::Advert,
+        PayloadType::GrpTxt,
+        PayloadType::GrpData,
+        PayloadType::AnonReq,
+        PayloadType::Path,
+        PayloadType::Trace,
+        PayloadType::Multipart,
+        PayloadType::Control,
+        PayloadType::RawCustom,
+    ] {
+        assert!(
+            seen_types.contains(&expected),
+            "no {expected:?} in the stream"
+        );
+    }
+    assert_eq!(
+        seen_hash_sizes,
+        HashSet::from([1, 2, 3]),
+        "1, 2 and 3-byte paths"
+    );
+}
+
+#[test]
+fn flood_paths_list_repeaters_and_grow_hop_by_hop() {
+    let sim = Simulator::new(small(3, 1_500)).unwrap();
+    let repeater_prefixes: HashSet<Vec<u8>> = sim
+        .mesh()
+        .repeaters
+        .iter()
+        .flat_map(|&r| (1..=3).map(move |n| (r, n)))
+        .map(|(r, n)| sim.mesh().nodes[r as usize].public_key[..n].to_vec())
+        .collect();
+    let decoder = Decoder::new();
+    let mut max_hops_per_packet: HashMap<u64, usize> = HashMap::new();
+    for event in sim {
+        let SimEvent::Packet(event) = event else {
+            continue;
+        };
+        if event.malformed {
+            continue;
+        }
+        let packet = decoder.decode(&event.raw).unwrap();
+        if packet.header.route != meshcore_wire::RouteType::Flood {
+            continue;
+        }
+        for hop in packet.path.hops() {
+            assert!(
+                repeater_prefixes.contains(hop),
+                "hop {hop:02X?} is not a repeater"
+            );
+        }
+        let hops = packet.path.hops().count();
+        let entry = max_hops_per_packet.entry(event.packet_id).or_default();
+        *entry = (*entry).max(hops);
+    }
+    let multi_hop = max_hops_per_packet.values().filter(|&&h| h >= 2).count();
+    assert!(
+        multi_hop * 2 > max_hops_per_packet.len(),
+        "most floods travel several hops"
+    );
+}
+
+#[test]
+fn same_seed_same_events_other_seed_other_events() {
+    let run = |seed| -> Vec<SimEvent> { Simulator::new(small(seed, 400)).unwrap().collect() };
+    let a = run(11);
+    assert!(a.len() > 400);
+    assert_eq!(a, run(11));
+    assert_ne!(a, run(12));
+}
+
+#[test]
+fn bounded_runs_originate_exactly_the_requested_packets() {
+    let mut sim = Simulator::new(small(5, 1_000)).unwrap();
+    let ids: HashSet<u64> = sim
+        .by_ref()
+        .filter_map(|e| match e {
+            SimEvent::Packet(p) => Some(p.packet_id),
+            SimEvent::Status(_) => None,
+        })
+        .collect();
+    assert_eq!(sim.packets_observed(), 1_000);
+    assert_eq!(ids.len(), 1_000, "every counted packet reached an observer");
+    assert!(sim.packets_originated() >= 1_000);
+}
+
+#[test]
+fn malformed_rate_is_respected() {
+    let config = SimConfig {
+        malformed_rate: 0.1,
+        status_interval_ms: 0,
+        ..small(9, 2_000)
+    };
+    let (mut total, mut bad) = (0usize, 0usize);
+    let decoder = Decoder::new();
+    for event in Simulator::new(config).unwrap() {
+        let SimEvent::Packet(event) = event else {
+            panic!("no status with interval 0")
+        };
+        total += 1;
+        if event.malformed {
+            bad += 1;
+            assert!(decoder.decode(&event.raw).is_err());
+        }
+    }
+    let share = bad as f64 / total as f64;
+    assert!((0.09..0.11).contains(&share), "{share} of {total}");
+}
+
+#[test]
+fn calibration_aims_at_observations_per_transmission() {
+    let base = small(21, 3_000);
+    let tuned = Simulator::calibrate(&base, 6.0).unwrap();
+    assert!(tuned.capture_probability < 1.0);
+    let events = Simulator::new(tuned)
+        .unwrap()
+        .filter(|e| matches!(e, SimEvent::Packet(_)))
+        .count();
+    let ratio = events as f64 / 3_000.0;
+    assert!((4.5..7.5).contains(&ratio), "{ratio}");
+}
+
+#[test]
+fn mqtt_messages_use_the_bridge_topics_and_fields() {
+    let sim = Simulator::new(small(4, 300)).unwrap();
+    let (mut packet_seen, mut status_seen) = (false, false);
+    for event in sim {
+        let message = mqtt::render(&event);
+        let observer = event.observer();
+        let json: serde_json::Value = serde_json::from_str(&message.payload).unwrap();
+        let parts: Vec<&str> = message.topic.split('/').collect();
+        assert_eq!(
+            parts[..3],
+            [
+                "meshcore",
+                observer.iata.as_str(),
+                observer.public_key_hex.as_str()
+            ]
+        );
+        assert_eq!(json["origin"], observer.name.as_str());
+        assert_eq!(json["origin_id"], observer.public_key_hex.as_str());
+        let timestamp = json["timestamp"].as_str().unwrap();
+        assert!(
+            timestamp.len() >= 19 && !timestamp.ends_with('Z'),
+            "naive ISO: {timestamp}"
+        );
+        match &event {
+            SimEvent::Packet(packet) => {
+                packet_seen = true;
+                assert_eq!(parts[3], "packets");
+                assert_eq!(json["type"], "PACKET");
+                assert_eq!(json["direction"], "rx");
+                let raw = json["raw"].as_str().unwrap();
+                assert_eq!(raw, raw.to_uppercase());
+                assert_eq!(raw.len(), packet.raw.len() * 2);
+                for key in [
+                    "SNR",
+                    "RSSI",
+                    "score",
+                    "len",
+                    "packet_type",
+                    "route",
+                    "hash",
+                    "time",
+                    "date",
+                ] {
+                    assert!(
+                        json[key].is_string(),
+                        "{key} is a string like the bridge sends"
+                    );
+                }
+                let snr: f64 = json["SNR"].as_str().unwrap().parse().unwrap();
+                assert!((snr - f64::from(packet.snr_db)).abs() <= 0.5);
+            }
+            SimEvent::Status(status) => {
+                status_seen = true;
+                assert_eq!(parts[3], "status");
+                assert_eq!(json["status"], "online");
+                for key in ["radio", "model", "firmware_version", "client_version"] {
+                    assert!(json[key].is_string(), "{key}");
+                }
+                let stats = &json["stats"];
+                assert_eq!(stats["battery_mv"], status.battery_mv);
+                assert_eq!(stats["uptime_secs"], status.uptime_secs);
+                for key in [
+                    "noise_floor",
+                    "tx_air_secs",
+                    "rx_air_secs",
+                    "recv_errors",
+                    "queue_len",
+                ] {
+                    assert!(stats[key].is_number(), "{key}");
+                }
+            }
+        }
+    }
+    assert!(packet_seen && status_seen);
+}
+
+#[test]
+fn bad_settings_are_rejected() {
+    for config in [
+        SimConfig {
+            nodes: 2,
+            ..SimConfig::default()
+        },
+        SimConfig {
+            malformed_rate: 1.5,
+            ..SimConfig::default()
+        },
+        SimConfig {
+            radius_km: f64::NAN,
+            ..SimConfig::default()
+        },
+        SimConfig {
+            airports: vec![],
+            ..SimConfig::default()
+        },
+        SimConfig {
+            mean_interval_ms: 0.0,
+            ..SimConfig::default()
+        },
+    ] {
+        assert!(Simulator::new(config).is_err());
+    }
+}
