@@ -47,6 +47,8 @@ pub struct Inbound {
     pub publish: rumqttc::Publish,
     /// Receipt time, Unix seconds.
     pub received_at: i64,
+    /// Receipt instant, for commit-latency measurement.
+    pub received: Instant,
 }
 
 /// Tunables of the source loop; the defaults suit production, tests shorten them.
@@ -431,6 +433,7 @@ async fn connection(
                     source: index,
                     publish,
                     received_at: now,
+                    received: Instant::now(),
                 };
                 // Back-pressure: wait for room instead of dropping.
                 tokio::select! {

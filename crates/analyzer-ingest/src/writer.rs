@@ -1,0 +1,347 @@
+//! The writer thread: takes messages off the ingest queue, turns them into records, commits
+//! them in batches and broadcasts what is new.
+//!
+//! Batching is "group commit without a timer": the thread takes every message already queued
+//! (up to [`WriterOptions::max_batch`]) and commits them in one transaction. When traffic is
+//! light a batch is one message and nothing waits; under a burst, batches grow while the
+//! previous commit runs, which is what keeps throughput up. Commit latency is measured from
+//! MQTT receipt to the end of the commit.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use analyzer_db::{
+    BatchOutcome, DbResult, ObservationWrite, ObserverStatus, PacketObservation, PacketWrite,
+    Storage, WriteBatch,
+};
+use tokio::sync::{broadcast, mpsc};
+
+use crate::process::{Outcome, Processor, RawMessage};
+use crate::reject::{Reject, RejectCounters};
+use crate::source::Inbound;
+
+/// Where batches go: a [`Storage`] backend, or a test double.
+pub trait BatchWriter: Send {
+    /// Writes one batch in one transaction (see [`Storage::write_batch`]).
+    fn write_batch(&mut self, batch: &WriteBatch) -> DbResult<BatchOutcome>;
+
+    /// Called when the queue has been empty for [`WriterOptions::idle_interval`]: a chance for
+    /// small maintenance steps between writes.
+    fn idle(&mut self) {}
+}
+
+impl<S: Storage + Send> BatchWriter for S {
+    fn write_batch(&mut self, batch: &WriteBatch) -> DbResult<BatchOutcome> {
+        Storage::write_batch(self, batch)
+    }
+
+    fn idle(&mut self) {
+        if let Err(e) = self.run_background_step() {
+            tracing::warn!(error = %e, "Background storage step failed");
+        }
+    }
+}
+
+/// Something new in the store, for the in-memory store and WebSocket clients.
+#[derive(Debug, Clone)]
+pub enum IngestEvent {
+    /// A new observation row (possibly of a new transmission). Duplicates of a sighting that
+    /// is already stored (same hash, observer and path, e.g. from two brokers) are not sent.
+    Packet(Arc<StoredPacket>),
+    /// An observer status was stored.
+    Observer(Arc<ObserverStatus>),
+}
+
+/// A packet observation as written, with its row ids.
+#[derive(Debug, Clone)]
+pub struct StoredPacket {
+    /// The record.
+    pub record: PacketObservation,
+    /// Row ids and whether the transmission is new.
+    pub write: PacketWrite,
+}
+
+/// Writer tunables.
+#[derive(Debug, Clone, Copy)]
+pub struct WriterOptions {
+    /// Most messages per transaction.
+    pub max_batch: usize,
+    /// Queue-empty time after which [`BatchWriter::idle`] runs.
+    pub idle_interval: Duration,
+    /// Attempts per batch before it is given up (with growing pauses in between).
+    pub max_attempts: u32,
+}
+
+impl Default for WriterOptions {
+    fn default() -> Self {
+        Self {
+            max_batch: 2000,
+            idle_interval: Duration::from_millis(250),
+            max_attempts: 5,
+        }
+    }
+}
+
+/// Pipeline counters (process lifetime).
+#[derive(Debug, Default)]
+pub struct IngestCounters {
+    /// Messages taken off the queue.
+    pub received: AtomicU64,
+    /// Packet observations handed to storage.
+    pub packets: AtomicU64,
+    /// Status messages handed to storage.
+    pub statuses: AtomicU64,
+    /// New transmissions.
+    pub tx_inserted: AtomicU64,
+    /// Packets of an already known transmission.
+    pub tx_dupes: AtomicU64,
+    /// New observation rows.
+    pub obs_inserted: AtomicU64,
+    /// Observations merged into an existing row (duplicate sightings).
+    pub obs_duplicates: AtomicU64,
+    /// Node upserts.
+    pub node_upserts: AtomicU64,
+    /// Observer upserts.
+    pub observer_upserts: AtomicU64,
+    /// `dropped_packets` rows (invalid signatures).
+    pub dropped_recorded: AtomicU64,
+    /// Committed batches.
+    pub batches: AtomicU64,
+    /// Largest batch (messages).
+    pub max_batch: AtomicU64,
+    /// Failed write attempts.
+    pub write_errors: AtomicU64,
+    /// Sum of commit latencies (receipt of the oldest message → commit), µs.
+    pub latency_us_sum: AtomicU64,
+    /// Worst commit latency, µs.
+    pub latency_us_max: AtomicU64,
+    /// Latest commit latency, µs.
+    pub latency_us_last: AtomicU64,
+}
+
+/// A copy of [`IngestCounters`] for the API and logs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IngestStats {
+    /// Messages processed.
+    pub received: u64,
+    /// Packet observations handed to storage.
+    pub packets: u64,
+    /// Status messages handed to storage.
+    pub statuses: u64,
+    /// New transmissions (`tx_inserted`).
+    pub tx_inserted: u64,
+    /// Packets of known transmissions (`tx_dupes`).
+    pub tx_dupes: u64,
+    /// New observation rows (`obs_inserted`).
+    pub obs_inserted: u64,
+    /// Duplicate sightings merged into existing rows.
+    pub obs_duplicates: u64,
+    /// Node upserts.
+    pub node_upserts: u64,
+    /// Observer upserts.
+    pub observer_upserts: u64,
+    /// Invalid-signature drops recorded (`sig_drops`).
+    pub dropped_recorded: u64,
+    /// Committed batches.
+    pub batches: u64,
+    /// Largest batch.
+    pub max_batch: u64,
+    /// Failed write attempts (`write_errors`).
+    pub write_errors: u64,
+    /// Mean commit latency, µs.
+    pub latency_us_avg: u64,
+    /// Worst commit latency, µs.
+    pub latency_us_max: u64,
+    /// Latest commit latency, µs.
+    pub latency_us_last: u64,
+}
+
+impl IngestCounters {
+    /// Samples every counter.
+    pub fn snapshot(&self) -> IngestStats {
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let batches = get(&self.batches);
+        IngestStats {
+            received: get(&self.received),
+            packets: get(&self.packets),
+            statuses: get(&self.statuses),
+            tx_inserted: get(&self.tx_inserted),
+            tx_dupes: get(&self.tx_dupes),
+            obs_inserted: get(&self.obs_inserted),
+            obs_duplicates: get(&self.obs_duplicates),
+            node_upserts: get(&self.node_upserts),
+            observer_upserts: get(&self.observer_upserts),
+            dropped_recorded: get(&self.dropped_recorded),
+            batches,
+            max_batch: get(&self.max_batch),
+            write_errors: get(&self.write_errors),
+            latency_us_avg: get(&self.latency_us_sum).checked_div(batches).unwrap_or(0),
+            latency_us_max: get(&self.latency_us_max),
+            latency_us_last: get(&self.latency_us_last),
+        }
+    }
+}
+
+/// Runs the writer loop on the current thread until the queue is closed and drained.
+pub fn run_writer(
+    mut queue: mpsc::Receiver<Inbound>,
+    processor: Processor,
+    mut writer: Box<dyn BatchWriter>,
+    events: broadcast::Sender<IngestEvent>,
+    counters: Arc<IngestCounters>,
+    rejects: Arc<RejectCounters>,
+    options: WriterOptions,
+) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "Cannot start the writer's timer runtime; ingestion stops");
+            return;
+        }
+    };
+    let mut batch = WriteBatch::default();
+    loop {
+        let first =
+            match runtime.block_on(tokio::time::timeout(options.idle_interval, queue.recv())) {
+                Ok(Some(m)) => m,
+                Ok(None) => break,
+                Err(_) => {
+                    writer.idle();
+                    continue;
+                }
+            };
+        let oldest = first.received;
+        let mut n_messages = 1u64;
+        let mut next = Some(first);
+        while let Some(message) = next.take() {
+            counters.received.fetch_add(1, Ordering::Relaxed);
+            let raw = RawMessage {
+                source: message.source,
+                topic: &message.publish.topic,
+                payload: &message.publish.payload,
+                retained: message.publish.retain,
+                now: message.received_at,
+            };
+            let outcome = processor.process(&raw, &mut batch, &rejects);
+            match outcome {
+                Outcome::Packet | Outcome::Companion => {
+                    counters.packets.fetch_add(1, Ordering::Relaxed)
+                }
+                Outcome::Status => counters.statuses.fetch_add(1, Ordering::Relaxed),
+                Outcome::Rejected(_) => 0,
+            };
+            if (n_messages as usize) < options.max_batch {
+                if let Ok(m) = queue.try_recv() {
+                    n_messages += 1;
+                    next = Some(m);
+                }
+            }
+        }
+        if !batch.is_empty() {
+            commit(
+                &mut *writer,
+                &mut batch,
+                &events,
+                &counters,
+                &rejects,
+                &options,
+            );
+        }
+        counters.batches.fetch_add(1, Ordering::Relaxed);
+        counters.max_batch.fetch_max(n_messages, Ordering::Relaxed);
+        let latency = u64::try_from(oldest.elapsed().as_micros()).unwrap_or(u64::MAX);
+        counters
+            .latency_us_sum
+            .fetch_add(latency, Ordering::Relaxed);
+        counters
+            .latency_us_max
+            .fetch_max(latency, Ordering::Relaxed);
+        counters.latency_us_last.store(latency, Ordering::Relaxed);
+        batch.clear();
+    }
+    tracing::info!("Ingest writer stopped: queue closed and drained");
+}
+
+fn commit(
+    writer: &mut dyn BatchWriter,
+    batch: &mut WriteBatch,
+    events: &broadcast::Sender<IngestEvent>,
+    counters: &IngestCounters,
+    rejects: &RejectCounters,
+    options: &WriterOptions,
+) {
+    let mut pause = Duration::from_millis(50);
+    let mut attempt = 1;
+    let outcome = loop {
+        match writer.write_batch(batch) {
+            Ok(outcome) => break outcome,
+            Err(e) => {
+                counters.write_errors.fetch_add(1, Ordering::Relaxed);
+                if attempt >= options.max_attempts {
+                    tracing::error!(error = %e, records = batch.len(), attempts = attempt,
+                        "Storage write failed; giving up on this batch");
+                    for _ in 0..batch.len() {
+                        rejects.record(Reject::WriteError, || e.to_string());
+                    }
+                    return;
+                }
+                tracing::warn!(error = %e, attempt, "Storage write failed; retrying");
+                // The queue fills meanwhile and back-pressure reaches the brokers.
+                std::thread::sleep(pause);
+                pause = (pause * 4).min(Duration::from_secs(5));
+                attempt += 1;
+            }
+        }
+    };
+    let c = &outcome.counters;
+    counters
+        .tx_inserted
+        .fetch_add(c.tx_inserted, Ordering::Relaxed);
+    counters.tx_dupes.fetch_add(c.tx_dupes, Ordering::Relaxed);
+    counters
+        .obs_inserted
+        .fetch_add(c.obs_inserted, Ordering::Relaxed);
+    counters
+        .obs_duplicates
+        .fetch_add(c.obs_merged, Ordering::Relaxed);
+    counters
+        .node_upserts
+        .fetch_add(c.node_upserts, Ordering::Relaxed);
+    counters
+        .observer_upserts
+        .fetch_add(c.observer_upserts, Ordering::Relaxed);
+    counters
+        .dropped_recorded
+        .fetch_add(c.dropped_recorded, Ordering::Relaxed);
+    for rejected in &outcome.rejected {
+        rejects.record(Reject::StorageRejected, || {
+            format!(
+                "{:?} #{}: {}",
+                rejected.kind, rejected.index, rejected.reason
+            )
+        });
+    }
+    if events.receiver_count() == 0 {
+        return;
+    }
+    // Move the records out of the batch: it is cleared right after.
+    let packets = std::mem::take(&mut batch.packets);
+    for (record, write) in packets.into_iter().zip(outcome.packets.iter()) {
+        if let Some(write) = write {
+            if matches!(write.observation, ObservationWrite::Inserted(_)) {
+                let _ = events.send(IngestEvent::Packet(Arc::new(StoredPacket {
+                    record,
+                    write: *write,
+                })));
+            }
+        }
+    }
+    for status in std::mem::take(&mut batch.statuses) {
+        let _ = events.send(IngestEvent::Observer(Arc::new(status)));
+    }
+}
