@@ -263,7 +263,7 @@ impl Mesh {
     /// to `to`, as the indices of the repeaters in between, or `None` when the two are not
     /// connected. An empty route means the two nodes hear each other directly.
     pub fn route(&self, from: u32, to: u32) -> Option<Vec<u32>> {
-        const GOOD_SNR_DB: f32 = -8.0;
+        const GOOD_SNR_DB: f32 = -12.0;
         let good = |link: &&Link| link.snr_db >= GOOD_SNR_DB;
         if self.nodes[from as usize]
             .links

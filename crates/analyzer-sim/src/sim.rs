@@ -262,6 +262,20 @@ impl Simulator {
             }
             contacts.insert(companion, entry);
         }
+        // The mesh was running before the simulation starts: most contacts have already
+        // exchanged paths, so the share of direct traffic is steady from the first event.
+        let mut known_paths = std::collections::HashSet::new();
+        let mut companions_sorted: Vec<&u32> = contacts.keys().collect();
+        companions_sorted.sort_unstable();
+        for &companion in companions_sorted {
+            let entry = &contacts[&companion];
+            for &other in entry.friends.iter().chain(&entry.servers) {
+                if rng.random_bool(0.7) {
+                    known_paths.insert((companion, other));
+                    known_paths.insert((other, companion));
+                }
+            }
+        }
         let n_observers = mesh.observers.len();
         let interval = config.status_interval_ms.max(1);
         let status_next_ms = (0..n_observers)
@@ -276,7 +290,7 @@ impl Simulator {
             channels,
             secrets: HashMap::new(),
             contacts,
-            known_paths: Default::default(),
+            known_paths,
             region,
             next_root_ms,
             generating: true,
@@ -319,8 +333,8 @@ impl Simulator {
     }
 
     /// Settings tuned so that each transmission yields about `observations_per_transmission`
-    /// packet events: a sample of 2 000 packets is simulated, then the capture probability is
-    /// scaled (and observers added when the mesh has too few to reach the target).
+    /// packet events: samples of 3 000 packets are simulated, observers are added when the
+    /// mesh has too few to reach the target, then the capture probability is scaled.
     pub fn calibrate(
         config: &SimConfig,
         observations_per_transmission: f64,
@@ -330,26 +344,32 @@ impl Simulator {
                 "observations per transmission must be positive".to_owned(),
             ));
         }
+        let target = observations_per_transmission;
         let mut tuned = config.clone();
         tuned.capture_probability = 1.0;
+        // First enough observers to hear that many copies at all...
+        let mut ratio = 0.0;
         for _ in 0..3 {
-            let mut sample = tuned.clone();
-            sample.max_packets = Some(2_000);
-            sample.end_ms = None;
-            sample.status_interval_ms = 0;
-            let sim = Simulator::new(sample)?;
-            let n_observers = sim.mesh.observers.len();
-            let n_repeaters = sim.mesh.repeaters.len();
-            let events = sim.filter(|e| matches!(e, SimEvent::Packet(_))).count();
-            let ratio = events as f64 / 2_000.0;
-            if ratio >= observations_per_transmission || n_observers >= n_repeaters {
-                tuned.capture_probability =
-                    (observations_per_transmission / ratio.max(1e-9)).min(1.0);
-                return Ok(tuned);
+            let (measured, n_observers, n_repeaters) = sample_ratio(&tuned)?;
+            ratio = measured;
+            if ratio >= target || n_observers >= n_repeaters {
+                break;
             }
-            let wanted = (n_observers as f64 * observations_per_transmission / ratio.max(0.1))
-                .ceil() as usize;
+            let wanted = (n_observers as f64 * target / ratio.max(0.1)).ceil() as usize;
             tuned.observers = wanted.clamp(n_observers + 1, n_repeaters);
+        }
+        // ...then the capture probability, refined on fresh samples because dropping copies
+        // also drops packets nobody captured from the count.
+        for _ in 0..4 {
+            if ratio <= 0.0 || (ratio - target).abs() <= 0.02 * target {
+                break;
+            }
+            let capture = (tuned.capture_probability * target / ratio).min(1.0);
+            if capture == 1.0 && tuned.capture_probability == 1.0 {
+                break;
+            }
+            tuned.capture_probability = capture;
+            ratio = sample_ratio(&tuned)?.0;
         }
         Ok(tuned)
     }
@@ -626,7 +646,7 @@ impl Simulator {
         let flood = route.is_none();
         if let Some(out) = self.encode_peer(from, to, body, flood) {
             let delivered = match &route {
-                Some(route) => self.propagate_direct(&out, from, route, now_us),
+                Some(route) => self.send_direct(&out, from, to, route, now_us),
                 None => {
                     self.flood(&out, from, now_us);
                     true
@@ -700,7 +720,7 @@ impl Simulator {
         };
         let Some(out) = out else { return };
         let delivered = match &route {
-            Some(route) => self.propagate_direct(&out, from, route, now_us),
+            Some(route) => self.send_direct(&out, from, to, route, now_us),
             None => {
                 self.flood(&out, from, now_us);
                 true
@@ -1080,6 +1100,26 @@ impl Simulator {
         }
     }
 
+    /// Sends a peer packet along a learnt route. Like the firmware, a sender whose direct
+    /// packet gets no answer falls back to flooding next time (the path is forgotten); a few
+    /// paths are also reset at random (users do it, routes change), so the share of direct
+    /// traffic stays steady over a long run.
+    fn send_direct(
+        &mut self,
+        out: &Outgoing,
+        from: u32,
+        to: u32,
+        route: &[u32],
+        start_us: u64,
+    ) -> bool {
+        let delivered = self.propagate_direct(out, from, route, start_us);
+        if !delivered || self.rng.random_bool(0.05) {
+            self.known_paths.remove(&(from, to));
+            self.known_paths.remove(&(to, from));
+        }
+        delivered
+    }
+
     /// Sends `out` from `sender` along `route` (repeaters, first hop first). Returns whether
     /// the last transmission was received by the destination's side (the packet arrived).
     fn propagate_direct(
@@ -1271,6 +1311,29 @@ impl Iterator for Simulator {
             self.step();
         }
     }
+}
+
+/// Packet events per observed packet over a 3 000-packet sample of `config` (after 2 000
+/// packets of warm-up), with the number
+/// of observers and repeaters of its mesh.
+fn sample_ratio(config: &SimConfig) -> Result<(f64, usize, usize), SimError> {
+    const WARM_UP: u64 = 2_000;
+    const SAMPLE: u64 = 3_000;
+    let mut sample = config.clone();
+    sample.end_ms = None;
+    sample.status_interval_ms = 0;
+    sample.max_packets = Some(WARM_UP + SAMPLE);
+    let mut sim = Simulator::new(sample)?;
+    let n_observers = sim.mesh.observers.len();
+    let n_repeaters = sim.mesh.repeaters.len();
+    let mut events = 0u64;
+    while sim.next().is_some() {
+        if sim.packets_observed() > WARM_UP {
+            events += 1;
+        }
+    }
+    let counted = sim.packets_observed().saturating_sub(WARM_UP).max(1);
+    Ok((events as f64 / counted as f64, n_observers, n_repeaters))
 }
 
 /// Encodes the payload once; every copy on air is this payload behind its own path. Inputs

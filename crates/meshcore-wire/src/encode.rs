@@ -1373,3 +1373,204 @@ mod tests {
         assert_eq!(Path::new(1, &[0; 63]).unwrap().len_byte(), 0x3F);
     }
 }
+
+/// Round trips through the crate's decoder: whatever the encoder builds, the decoder reads
+/// back with the same fields, signatures verify and channel messages decrypt.
+#[cfg(test)]
+mod round_trip {
+    use super::*;
+    use crate::crypto::PUBLIC_CHANNEL_KEY;
+    use crate::{ChannelStatus, ControlDetail, Decoder, MultipartInner, Payload as Decoded};
+    use proptest::prelude::*;
+
+    fn decoder() -> Decoder {
+        Decoder::builder().hashtag("#test").build()
+    }
+
+    fn arb_path() -> impl Strategy<Value = (u8, Vec<u8>)> {
+        (1u8..=3).prop_flat_map(|size| {
+            let max_hops = (MAX_PATH_SIZE / usize::from(size)).min(63);
+            (
+                Just(size),
+                proptest::collection::vec(any::<u8>(), 0..=max_hops * usize::from(size)),
+            )
+                .prop_map(|(size, mut bytes)| {
+                    bytes.truncate(bytes.len() / usize::from(size) * usize::from(size));
+                    (size, bytes)
+                })
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn channel_text_decrypts_to_what_was_sent(
+            (size, path) in arb_path(),
+            sender in "[A-Za-z0-9][A-Za-z0-9 ]{0,20}",
+            message in "[A-Za-z0-9 .,!?]{1,80}",
+            timestamp in 1u32..,
+            public in any::<bool>(),
+        ) {
+            let key = if public { ChannelKey::new(PUBLIC_CHANNEL_KEY) } else { ChannelKey::hashtag("#test") };
+            let text = format!("{sender}: {message}");
+            let frame = Frame::flood(
+                Path::new(size, &path).unwrap(),
+                Payload::GrpTxt { key: &key, timestamp, flags: 0, text: &text },
+            );
+            let raw = frame.to_vec().unwrap();
+            let packet = decoder().decode(&raw).unwrap();
+            prop_assert_eq!(packet.path.hop_bytes(), &path[..]);
+            let Decoded::GrpTxt(group) = &packet.payload else { panic!("{:?}", packet.payload) };
+            let ChannelStatus::Text(decrypted) = &group.status else { panic!("{:?}", group.status) };
+            prop_assert_eq!(&*decrypted.channel, if public { "Public" } else { "#test" });
+            prop_assert_eq!(&decrypted.text, &text);
+            prop_assert_eq!(decrypted.timestamp, timestamp);
+        }
+
+        #[test]
+        fn adverts_verify_and_keep_their_fields(
+            seed in any::<[u8; 32]>(),
+            (size, path) in arb_path(),
+            timestamp in any::<u32>(),
+            name in "[A-Za-z0-9][A-Za-z0-9 ]{0,40}",
+            lat in -90.0f64..=90.0,
+            lon in -180.0f64..=180.0,
+            located in any::<bool>(),
+            kind in 0usize..4,
+        ) {
+            let key = SigningKey::from_bytes(&seed);
+            let kinds = [AdvertType::Chat, AdvertType::Repeater, AdvertType::Room, AdvertType::Sensor];
+            let app_data = AdvertAppData {
+                kind: kinds[kind],
+                location: located.then_some((lat, lon)),
+                feat1: None,
+                feat2: None,
+                name: Some(&name),
+            };
+            let frame = Frame::flood(
+                Path::new(size, &path).unwrap(),
+                Payload::Advert { key: &key, timestamp, app_data: &app_data },
+            );
+            let packet = decoder().decode(&frame.to_vec().unwrap()).unwrap();
+            let Decoded::Advert(advert) = &packet.payload else { panic!("{:?}", packet.payload) };
+            prop_assert_eq!(advert.signature_valid, Some(true));
+            prop_assert_eq!(advert.public_key, key.verifying_key().to_bytes());
+            prop_assert_eq!(advert.timestamp, timestamp);
+            prop_assert_eq!(advert.advert_type(), Some(kinds[kind].code()));
+            let room = if located { 23 } else { 31 };
+            prop_assert_eq!(advert.name.as_deref(), Some(truncate_utf8(&name, room)));
+            if located {
+                let (dlat, dlon) = advert.location().unwrap();
+                prop_assert!((dlat - lat).abs() < 1e-6 && (dlon - lon).abs() < 1e-6);
+            } else {
+                prop_assert_eq!(advert.location(), None);
+            }
+        }
+
+        #[test]
+        fn traces_acks_and_control_read_back(
+            snrs in proptest::collection::vec(any::<u8>(), 0..10),
+            flags in 0u8..3,
+            entries in 1usize..8,
+            tag in 1u32..,
+            code in any::<[u8; 4]>(),
+            attempt in proptest::option::of(any::<u8>()),
+            rand in any::<u8>(),
+            node_type in 0u8..16,
+            snr_x4 in any::<i8>(),
+        ) {
+            let route: Vec<u8> = (0..entries << flags).map(|i| i as u8).collect();
+            let frame = Frame::direct(
+                Path::trace_snrs(&snrs).unwrap(),
+                Payload::Trace { tag, auth: 0, flags, route: &route },
+            );
+            let packet = decoder().decode(&frame.to_vec().unwrap()).unwrap();
+            let Decoded::Trace(trace) = &packet.payload else { panic!("{:?}", packet.payload) };
+            prop_assert_eq!(trace.tag, tag);
+            prop_assert_eq!(&trace.route, &route);
+            let got: Vec<u8> = trace.snr_quarter_db.iter().map(|&q| q as u8).collect();
+            prop_assert_eq!(got, snrs.clone());
+            prop_assert_eq!(packet.path.hops_completed, Some(snrs.len() as u8));
+
+            let frame = Frame::direct(
+                Path::empty(1).unwrap(),
+                Payload::Ack { code, attempt, rand: Some(rand) },
+            );
+            let packet = decoder().decode(&frame.to_vec().unwrap()).unwrap();
+            let Decoded::Ack(ack) = packet.payload else { panic!("{:?}", packet.payload) };
+            prop_assert_eq!(ack.code, code);
+            prop_assert_eq!(ack.attempt, attempt);
+            prop_assert_eq!(ack.random, attempt.map(|_| rand));
+
+            let mut inner = code.to_vec();
+            inner.extend([1, rand]);
+            let frame = Frame::direct(
+                Path::empty(1).unwrap(),
+                Payload::Multipart { remaining: 2, inner_type: PayloadType::Ack, inner: &inner },
+            );
+            let packet = decoder().decode(&frame.to_vec().unwrap()).unwrap();
+            let Decoded::Multipart(multi) = packet.payload else { panic!("{:?}", packet.payload) };
+            prop_assert_eq!(multi.remaining, 2);
+            let MultipartInner::Ack(ack) = multi.inner else { panic!("not an ack") };
+            prop_assert_eq!(ack.code, code);
+
+            let key = [7u8; 32];
+            let frame = Frame::direct(
+                Path::empty(1).unwrap(),
+                Payload::Control(Control::DiscoverResp { node_type, snr_x4, tag, public_key: &key }),
+            );
+            let packet = decoder().decode(&frame.to_vec().unwrap()).unwrap();
+            let Decoded::Control(control) = packet.payload else { panic!("{:?}", packet.payload) };
+            let ControlDetail::DiscoverResp { node_type: got_type, snr, tag: got_tag, public_key } =
+                control.detail else { panic!("not a discover response") };
+            prop_assert_eq!(got_type, node_type);
+            prop_assert_eq!(snr, Some(snr_x4));
+            prop_assert_eq!(got_tag, Some(tag));
+            prop_assert_eq!(public_key.as_deref(), Some(&key[..]));
+        }
+
+        #[test]
+        fn peer_payloads_and_group_data_keep_their_envelope(
+            (size, path) in arb_path(),
+            dest in any::<u8>(),
+            src in any::<u8>(),
+            secret in any::<[u8; 32]>(),
+            data in proptest::collection::vec(any::<u8>(), 0..120),
+            region in proptest::option::of("[a-z]{2,8}"),
+        ) {
+            let secret = PeerSecret::new(&secret);
+            let payload = Payload::Peer {
+                dest_hash: dest,
+                src_hash: src,
+                secret: &secret,
+                body: PeerBody::Req { timestamp: 5, req_type: 1, data: &data },
+            };
+            let mut frame = Frame::direct(Path::new(size, &path).unwrap(), payload);
+            if let Some(region) = &region {
+                frame.route = RouteType::TransportDirect;
+                frame.transport = Some(TransportCodes::Region(region));
+            }
+            let raw = frame.to_vec().unwrap();
+            let packet = decoder().decode(&raw).unwrap();
+            let Decoded::Req(req) = &packet.payload else { panic!("{:?}", packet.payload) };
+            prop_assert_eq!((req.dest_hash, req.src_hash), (dest, src));
+            prop_assert_eq!(req.ciphertext.len(), (5 + data.len()).div_ceil(16) * 16);
+            if let Some(region) = &region {
+                let offset = raw.len() - packet.payload_bytes().len();
+                let code = transport_code(region, 0, &raw[offset..]);
+                prop_assert_eq!(&packet.transport_codes.unwrap().0[..2], &code[..]);
+            }
+
+            let key = ChannelKey::hashtag("#test");
+            let data = &data[..data.len().min(150)];
+            let frame = Frame::flood(
+                Path::new(size, &path).unwrap(),
+                Payload::GrpData { key: &key, data_type: 0xFFFF, data },
+            );
+            let packet = decoder().decode(&frame.to_vec().unwrap()).unwrap();
+            let Decoded::GrpData(group) = &packet.payload else { panic!("{:?}", packet.payload) };
+            let ChannelStatus::Data(decrypted) = &group.status else { panic!("{:?}", group.status) };
+            prop_assert_eq!(&decrypted.data, &data.to_vec());
+            prop_assert_eq!(decrypted.data_type, Some(0xFFFF));
+        }
+    }
+}
