@@ -206,15 +206,16 @@ pub fn run_writer(
     };
     let mut batch = WriteBatch::default();
     loop {
-        let first =
-            match runtime.block_on(tokio::time::timeout(options.idle_interval, queue.recv())) {
-                Ok(Some(m)) => m,
-                Ok(None) => break,
-                Err(_) => {
-                    writer.idle();
-                    continue;
-                }
-            };
+        let first = match runtime
+            .block_on(async { tokio::time::timeout(options.idle_interval, queue.recv()).await })
+        {
+            Ok(Some(m)) => m,
+            Ok(None) => break,
+            Err(_) => {
+                writer.idle();
+                continue;
+            }
+        };
         let oldest = first.received;
         let mut n_messages = 1u64;
         let mut next = Some(first);

@@ -1,0 +1,328 @@
+//! Integration tests over real MQTT connections: the embedded broker (always), and a real
+//! Mosquitto when `MESHCORE_TEST_MOSQUITTO=host:port` names one (then it must be reachable).
+
+#![cfg(feature = "embedded-broker")]
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use analyzer_config::{Config, EnvVars, SourceSettings, resolve_sources};
+use analyzer_ingest::memory::MemoryWriter;
+use analyzer_ingest::process::build_decoder;
+use analyzer_ingest::{Ingest, IngestEvent, IngestOptions, Reject};
+use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS};
+use serde_json::json;
+
+// Frames from spec/vectors.json: DIRECT TXT_MSG (v47) and a FLOOD ADVERT (v50).
+const TXT_MSG: &str = "0A00D69FD7A5A7475DB07337749AE61FA53A4788E976";
+const ADVERT: &str = "11451000D818206D3AAC152C8A91F89957E6D30CA51F36E28790228971C473B755F244F718754CF5EE4A2FD58D944466E42CDED140C66D0CC590183E32BAF40F112BE8F3F2BDF6012B4B2793C52F1D36F69EE054D9A05593286F78453E56C0EC4A3EB95DDA2A7543FCCC00B939CACC009278603902FC12BCF84B706120526F6F6620536F6C6172";
+
+fn embedded_broker() -> SocketAddr {
+    analyzer_ingest::broker::start("127.0.0.1:0".parse().unwrap()).expect("embedded broker")
+}
+
+fn config_for(sources: serde_json::Value) -> (Config, Vec<SourceSettings>) {
+    let config: Config = serde_json::from_value(json!({ "mqttSources": sources })).unwrap();
+    let settings = resolve_sources(&config, &EnvVars::default()).unwrap();
+    (config, settings)
+}
+
+fn start(config: &Config, sources: Vec<SourceSettings>, writer: &MemoryWriter) -> Ingest {
+    let decoder = build_decoder(config, None);
+    Ingest::start(
+        config,
+        sources,
+        decoder,
+        Box::new(writer.clone()),
+        IngestOptions::from_config(config),
+    )
+    .unwrap()
+}
+
+/// Publishes every message with QoS 1 and returns once the broker acknowledged all of them.
+async fn publish_all(addr: SocketAddr, client_id: &str, messages: &[(String, Vec<u8>)]) {
+    let mut options = MqttOptions::new(client_id, addr.ip().to_string(), addr.port());
+    options
+        .set_keep_alive(Duration::from_secs(10))
+        .set_max_packet_size(1 << 20, 1 << 20);
+    let (client, mut eventloop) = AsyncClient::new(options, messages.len().max(1) + 10);
+    let mut acked = 0;
+    let mut sent = false;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while acked < messages.len() {
+        assert!(
+            Instant::now() < deadline,
+            "publisher timed out ({acked}/{} acked)",
+            messages.len()
+        );
+        match tokio::time::timeout(Duration::from_secs(5), eventloop.poll()).await {
+            Ok(Ok(Event::Incoming(Packet::ConnAck(_)))) if !sent => {
+                sent = true;
+                for (topic, payload) in messages {
+                    client
+                        .publish(topic.clone(), QoS::AtLeastOnce, false, payload.clone())
+                        .await
+                        .unwrap();
+                }
+            }
+            Ok(Ok(Event::Incoming(Packet::PubAck(_)))) => acked += 1,
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => panic!("publisher connection failed: {e}"),
+            Err(_) => panic!("publisher stalled"),
+        }
+    }
+    client.disconnect().await.unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        while let Ok(ev) = eventloop.poll().await {
+            if matches!(ev, Event::Outgoing(Outgoing::Disconnect)) {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
+async fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn wait_connected(ingest: &Ingest) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !ingest.source_statuses().iter().all(|s| s.connected) {
+        assert!(
+            Instant::now() < deadline,
+            "sources did not connect: {:?}",
+            ingest.source_statuses()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The subscription is sent right after CONNACK; give the broker a moment to apply it.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+}
+
+fn packet(observer: &str, raw: &str) -> (String, Vec<u8>) {
+    (
+        format!("meshcore/SJC/{observer}/packets"),
+        json!({"raw": raw, "SNR": "7.5", "RSSI": "-90", "origin": observer})
+            .to_string()
+            .into_bytes(),
+    )
+}
+
+/// Packets, statuses and bad input over a real connection; events for new rows only.
+async fn check_end_to_end(addr: SocketAddr, client_prefix: &str) {
+    let (config, sources) = config_for(json!([{
+        "name": "main", "broker": format!("mqtt://{addr}"), "clientId": format!("{client_prefix}-e2e")
+    }]));
+    let writer = MemoryWriter::default();
+    let ingest = start(&config, sources, &writer);
+    let mut events = ingest.subscribe();
+    wait_connected(&ingest).await;
+
+    let mut messages = vec![
+        packet("OBS1", TXT_MSG),
+        packet("OBS2", TXT_MSG),
+        packet("OBS1", ADVERT),
+        ("meshcore/SJC/OBS1/status".to_owned(), br#"{"status":"online","origin":"Roof","model":"Heltec V3","stats":{"battery_mv":4100}}"#.to_vec()),
+        ("meshcore/SJC/OBS1/packets".to_owned(), b"not json at all".to_vec()),
+        ("meshcore/SJC/OBS1/packets".to_owned(), br#"{"raw":"zz"}"#.to_vec()),
+        ("meshcore/SJC/OBS1/packets".to_owned(), br#"{"raw":"FF"}"#.to_vec()),
+        ("meshcore/SJC/OBS1/packets".to_owned(), br#"{"SNR": 3}"#.to_vec()),
+    ];
+    // The same sighting again (e.g. a bridge resending): stored once, not re-broadcast.
+    messages.push(packet("OBS1", TXT_MSG));
+    publish_all(addr, &format!("{client_prefix}-pub"), &messages).await;
+
+    wait_for("all messages processed", Duration::from_secs(10), || {
+        ingest.stats().received >= messages.len() as u64
+    })
+    .await;
+    wait_for("commit", Duration::from_secs(5), || {
+        writer.with(|s| s.statuses.len() == 1)
+    })
+    .await;
+    writer.with(|s| {
+        assert_eq!(s.transmissions.len(), 2, "TXT_MSG and ADVERT");
+        assert_eq!(
+            s.observations.len(),
+            3,
+            "two observers of the TXT_MSG, one of the advert"
+        );
+        let advert = s
+            .observations
+            .iter()
+            .find_map(|o| o.advert.as_ref())
+            .expect("advert row");
+        assert_eq!(advert.name.as_deref(), Some("Kpa Roof Solar"));
+        let o = &s.observations[0];
+        assert_eq!((o.snr, o.rssi), (Some(7.5), Some(-90.0)));
+        assert_eq!(s.statuses[0].model.as_deref(), Some("Heltec V3"));
+        assert_eq!(s.statuses[0].battery_mv, Some(4100));
+    });
+    assert_eq!(ingest.rejected(Reject::NotJson), 1);
+    assert_eq!(ingest.rejected(Reject::BadHex), 1);
+    assert_eq!(ingest.rejected(Reject::DecodeError), 1);
+    assert_eq!(ingest.rejected(Reject::MissingRaw), 1);
+    let stats = ingest.stats();
+    assert_eq!(
+        (stats.obs_inserted, stats.obs_duplicates, stats.tx_inserted),
+        (3, 1, 2)
+    );
+
+    let mut packets = 0;
+    let mut observers = 0;
+    while let Ok(event) = events.try_recv() {
+        match event {
+            IngestEvent::Packet(_) => packets += 1,
+            IngestEvent::Observer(_) => observers += 1,
+        }
+    }
+    assert_eq!(
+        (packets, observers),
+        (3, 1),
+        "one event per new row; the duplicate is not broadcast"
+    );
+
+    let status = &ingest.source_statuses()[0];
+    assert!(status.connected);
+    assert_eq!(status.packets_total, messages.len() as u64);
+    assert_eq!(status.packets_last_5m, messages.len() as u64);
+    assert!(status.last_packet_unix > 0);
+    ingest.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_broker_end_to_end() {
+    let addr = embedded_broker();
+    check_end_to_end(addr, "emb").await;
+}
+
+/// Two sources that deliver the same sighting (two brokers bridged, or overlapping
+/// subscriptions): one row, one event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cross_source_duplicates_are_stored_and_broadcast_once() {
+    let addr = embedded_broker();
+    let (config, sources) = config_for(json!([
+        {"name": "a", "broker": format!("mqtt://{addr}")},
+        {"name": "b", "broker": format!("mqtt://{addr}"), "topics": ["meshcore/+/+/packets"]}
+    ]));
+    let writer = MemoryWriter::default();
+    let ingest = start(&config, sources, &writer);
+    let mut events = ingest.subscribe();
+    wait_connected(&ingest).await;
+    publish_all(addr, "dup-pub", &[packet("OBS1", TXT_MSG)]).await;
+    wait_for("both copies processed", Duration::from_secs(10), || {
+        ingest.stats().received >= 2
+    })
+    .await;
+    wait_for("commit", Duration::from_secs(5), || {
+        ingest.stats().obs_duplicates == 1
+    })
+    .await;
+    assert_eq!(writer.with(|s| s.observations.len()), 1);
+    let mut n = 0;
+    while let Ok(IngestEvent::Packet(p)) = events.try_recv() {
+        assert!(p.write.new_transmission);
+        n += 1;
+    }
+    assert_eq!(n, 1);
+    ingest.shutdown().await;
+}
+
+/// Messages published while the analyzer is away are delivered when it comes back, because
+/// the broker kept the session (stable client id, clean session false, QoS 1).
+async fn check_persistent_session(addr: SocketAddr, client_id: &str) {
+    let (config, sources) = config_for(
+        json!([{"name": "p", "broker": format!("mqtt://{addr}"), "clientId": client_id}]),
+    );
+    let first = MemoryWriter::default();
+    let ingest = start(&config, sources.clone(), &first);
+    wait_connected(&ingest).await;
+    ingest.shutdown().await;
+
+    let away: Vec<_> = (0..5)
+        .map(|i| packet(&format!("OBS{i}"), TXT_MSG))
+        .collect();
+    publish_all(addr, &format!("{client_id}-pub"), &away).await;
+
+    let second = MemoryWriter::default();
+    let ingest = start(&config, sources, &second);
+    wait_for("backlog delivered", Duration::from_secs(10), || {
+        second.with(|s| s.observations.len() == 5)
+    })
+    .await;
+    assert_eq!(first.with(|s| s.observations.len()), 0);
+    ingest.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_broker_keeps_the_session_while_we_are_away() {
+    let addr = embedded_broker();
+    check_persistent_session(addr, "emb-persist").await;
+}
+
+/// A dead broker neither blocks startup nor the other source, and shows in the status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_broker_does_not_block_the_others() {
+    let addr = embedded_broker();
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap(); // freed: nothing listens
+    let (config, sources) = config_for(json!([
+        {"name": "dead", "broker": format!("mqtt://{dead}")},
+        {"name": "live", "broker": format!("mqtt://{addr}")}
+    ]));
+    let writer = MemoryWriter::default();
+    let started = Instant::now();
+    let ingest = start(&config, sources, &writer);
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "start must not wait for brokers"
+    );
+    wait_for("live source connected", Duration::from_secs(10), || {
+        ingest.source_statuses()[1].connected
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    publish_all(addr, "dead-pub", &[packet("OBS1", TXT_MSG)]).await;
+    wait_for("row from the live source", Duration::from_secs(10), || {
+        writer.with(|s| s.observations.len() == 1)
+    })
+    .await;
+    let dead_status = &ingest.source_statuses()[0];
+    assert!(!dead_status.connected);
+    assert!(
+        dead_status
+            .last_error
+            .as_deref()
+            .is_some_and(|e| !e.is_empty()),
+        "{dead_status:?}"
+    );
+    ingest.shutdown().await;
+}
+
+/// The same checks against a real Mosquitto. Runs when `MESHCORE_TEST_MOSQUITTO` is set
+/// (`.ci/run` sets it) and then fails if the broker cannot be reached; does nothing otherwise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mosquitto_when_configured() {
+    let Ok(target) = std::env::var("MESHCORE_TEST_MOSQUITTO") else {
+        eprintln!("MESHCORE_TEST_MOSQUITTO not set: the Mosquitto test did not run");
+        return;
+    };
+    let addr: SocketAddr = tokio::net::lookup_host(target.as_str())
+        .await
+        .unwrap_or_else(|e| panic!("MESHCORE_TEST_MOSQUITTO={target}: {e}"))
+        .next()
+        .unwrap_or_else(|| panic!("MESHCORE_TEST_MOSQUITTO={target}: no address"));
+    std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(3))
+        .unwrap_or_else(|e| panic!("MESHCORE_TEST_MOSQUITTO={target} is set but unreachable: {e}"));
+    // Unique ids per run: Mosquitto may keep sessions of earlier runs.
+    let run = format!("t{}", std::process::id());
+    check_end_to_end(addr, &format!("{run}-mq")).await;
+    check_persistent_session(addr, &format!("{run}-mq-persist")).await;
+}
