@@ -589,13 +589,14 @@ pub(crate) fn parse_anon_req(data: &[u8]) -> Option<AnonReq> {
     })
 }
 
-/// Parses a MULTIPART (at least 1 byte).
+/// Parses a MULTIPART (at least 1 byte). An ACK inner type needs at least 4 ack bytes
+/// (payload of 5 bytes or more); otherwise the inner bytes are reported raw.
 pub(crate) fn parse_multipart(data: &[u8]) -> Option<Multipart> {
     let first = *data.first()?;
     let inner_type = first & 0x0F;
     let body = &data[1..];
     let inner = match parse_ack(body) {
-        Some(ack) if inner_type == 3 && body.len() >= 5 => MultipartInner::Ack(ack),
+        Some(ack) if inner_type == 3 => MultipartInner::Ack(ack),
         _ => MultipartInner::Bytes(body.to_vec()),
     };
     Some(Multipart {

@@ -4,7 +4,7 @@
 use meshcore_wire::{Decoder, Payload, packet_hash_hex, role_name, validate_advert};
 use serde_json::Value;
 
-fn vectors() -> Vec<Value> {
+pub(crate) fn vectors() -> Vec<Value> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/vectors.json");
     let text = std::fs::read_to_string(path).expect("vectors.json is present");
     serde_json::from_str(&text).expect("vectors.json parses")
