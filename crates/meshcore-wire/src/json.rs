@@ -66,6 +66,140 @@ impl Packet {
     }
 }
 
+impl Packet {
+    /// The payload as CoreScope's *server* decoder renders it (spec §9.6; used by
+    /// `POST /api/decode`): channel messages are never decrypted (GRP_TXT shows
+    /// `type, mac, encryptedData, channelHash`; GRP_DATA adds `channelHashHex`), adverts show
+    /// no `feat1`/`feat2` values and no telemetry, and their name is all remaining app data
+    /// with trailing NULs trimmed and control characters removed (interior NULs do not end
+    /// it), CONTROL stops after `ctrlLength`, and TRACE lists `snrValues` after `traceFlags`.
+    /// Other payloads render as [`Payload::to_json`]. Values match the vectors' server
+    /// column; key order is the reference's where the spec states it.
+    pub fn server_payload_json(&self) -> String {
+        let mut out = String::with_capacity(128);
+        self.write_server_payload_json(&mut out);
+        out
+    }
+
+    /// The `POST /api/decode` body: `{"decoded":{"header":…,"path":…,"payload":…}}` with the
+    /// server payload of [`Packet::server_payload_json`] (no transport codes, no anomaly).
+    pub fn api_decode_json(&self) -> String {
+        let full = self.to_json();
+        let mut out = String::with_capacity(full.len() + 64);
+        out.push_str("{\"decoded\":");
+        // Reuse the header and path rendering of the full object: everything up to its
+        // "transportCodes" key, then the path object.
+        let header_end = full.find(",\"transportCodes\":").unwrap_or(0);
+        out.push_str(&full[..header_end]);
+        out.push_str(",\"path\":{\"hashSize\":");
+        push_u64(&mut out, u64::from(self.path.hash_size));
+        out.push_str(",\"hashCount\":");
+        push_u64(&mut out, u64::from(self.path.hash_count));
+        out.push_str(",\"hops\":");
+        write_hops(&mut out, &self.path);
+        if let Some(done) = self.path.hops_completed {
+            out.push_str(",\"hopsCompleted\":");
+            push_u64(&mut out, u64::from(done));
+        }
+        out.push_str("},\"payload\":");
+        self.write_server_payload_json(&mut out);
+        out.push_str("}}");
+        out
+    }
+
+    fn write_server_payload_json(&self, out: &mut String) {
+        match &self.payload {
+            Payload::GrpTxt(message) | Payload::GrpData(message) => {
+                let mut obj = Object::open(out);
+                obj.str("type", self.header.payload_type.name());
+                obj.hex_lower("mac", &message.mac);
+                obj.hex_lower("encryptedData", &message.ciphertext);
+                obj.u64_nonzero("channelHash", u64::from(message.channel_hash));
+                if matches!(self.payload, Payload::GrpData(_)) {
+                    obj.key("channelHashHex");
+                    obj.out.push('"');
+                    hex::push_upper(obj.out, &[message.channel_hash]);
+                    obj.out.push('"');
+                }
+                obj.close();
+            }
+            Payload::Advert(advert) => {
+                let mut trimmed = advert.clone();
+                trimmed.feat1 = None;
+                trimmed.feat2 = None;
+                trimmed.battery_mv = None;
+                trimmed.temperature_centi_c = None;
+                trimmed.name_cut_bytes = 0;
+                trimmed.name = server_advert_name(self.payload_bytes(), advert.flags);
+                Payload::Advert(trimmed).write_json(out);
+            }
+            Payload::Control(control) => {
+                let mut obj = Object::open(out);
+                obj.str("type", "CONTROL");
+                obj.hex_lower("raw", &control.data);
+                obj.hex_lower("ctrlFlags", &[control.flags()]);
+                obj.bool("ctrlZeroHop", control.flags() & 0x80 != 0);
+                obj.u64("ctrlLength", control.data.len() as u64);
+                obj.close();
+            }
+            Payload::Trace(trace) => {
+                let mut obj = Object::open(out);
+                obj.str("type", "TRACE");
+                obj.hex_lower("pathData", &trace.route);
+                obj.u64_nonzero("tag", u64::from(trace.tag));
+                obj.u64_nonzero("authCode", u64::from(trace.auth_code));
+                obj.u64("traceFlags", u64::from(trace.flags));
+                if !trace.snr_quarter_db.is_empty() {
+                    obj.key("snrValues");
+                    obj.out.push('[');
+                    for (index, snr) in trace.snr_db().enumerate() {
+                        if index > 0 {
+                            obj.out.push(',');
+                        }
+                        push_f64(obj.out, snr);
+                    }
+                    obj.out.push(']');
+                }
+                obj.close();
+            }
+            other => other.write_json(out),
+        }
+    }
+}
+
+/// The server decoder's advert name: all app data after the flags and the optional blocks,
+/// trailing NULs trimmed, then control characters (below 0x20 except TAB and LF, and DEL,
+/// including interior NULs) removed; invalid UTF-8 becomes U+FFFD.
+fn server_advert_name(payload: &[u8], flags: Option<u8>) -> Option<String> {
+    let flags = flags?;
+    if flags & 0x80 == 0 {
+        return None;
+    }
+    let app = payload.get(100..)?;
+    let mut at = 1;
+    for (bit, len) in [(0x10u8, 8usize), (0x20, 2), (0x40, 2)] {
+        if flags & bit != 0 && app.len() >= at + len {
+            at += len;
+        }
+    }
+    let mut rest = app.get(at..)?;
+    while let [head @ .., 0] = rest {
+        rest = head;
+    }
+    let mut name = String::with_capacity(rest.len());
+    for chunk in rest.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if !((c < '\u{20}' && c != '\t' && c != '\n') || c == '\u{7f}') {
+                name.push(c);
+            }
+        }
+        for _ in chunk.invalid() {
+            name.push(char::REPLACEMENT_CHARACTER);
+        }
+    }
+    (!name.is_empty()).then_some(name)
+}
+
 /// Writes the hops as a JSON array of upper-case hex strings.
 pub(crate) fn write_hops(out: &mut String, path: &Path) {
     out.push('[');

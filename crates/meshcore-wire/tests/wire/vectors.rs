@@ -248,3 +248,34 @@ fn bundled_list_decrypts_the_ottawa_capture() {
         );
     }
 }
+
+#[test]
+fn server_decoder_variant_matches_the_server_column() {
+    // The server column was produced with signature validation on and no channel keys; ours
+    // never decrypts in this rendering, so the key set does not matter.
+    let decoder = decoder();
+    for vector in vectors() {
+        let expect = &vector["expect"];
+        let Ok(packet) = decoder.decode_hex(vector["hex"].as_str().unwrap()) else {
+            continue;
+        };
+        let want = expect
+            .get("server_api_decode_payload")
+            .unwrap_or(&expect["payload"]);
+        let got: Value = serde_json::from_str(&packet.server_payload_json()).unwrap();
+        assert_eq!(&got, want, "{}", vector["id"]);
+        let api: Value = serde_json::from_str(&packet.api_decode_json()).unwrap();
+        assert_eq!(&api["decoded"]["payload"], want, "{}", vector["id"]);
+        assert_eq!(
+            api["decoded"]["path"], expect["path_object"],
+            "{}",
+            vector["id"]
+        );
+        assert_eq!(
+            api["decoded"]["header"]["routeType"], expect["route_type"],
+            "{}",
+            vector["id"]
+        );
+        assert!(api["decoded"].get("transportCodes").is_none());
+    }
+}
