@@ -160,6 +160,18 @@ impl SimConfig {
         }
     }
 
+    /// Settings for live traffic starting at `start_ms` (e.g. now): unbounded, one packet
+    /// every 2 s on average plus the replies it causes, as `serve --demo` needs. Pace the
+    /// events by their `time_ms`.
+    pub fn for_demo(seed: u64, start_ms: u64) -> Self {
+        Self {
+            seed,
+            start_ms,
+            mean_interval_ms: 2_000.0,
+            ..Self::default()
+        }
+    }
+
     /// Checks the settings; the simulator refuses settings it cannot honour.
     pub fn validate(&self) -> Result<(), SimError> {
         let invalid = |what: &str| Err(SimError::InvalidConfig(what.to_owned()));

@@ -45,6 +45,8 @@ pub struct Simulator {
     contacts: HashMap<u32, Contacts>,
     /// Ordered pairs (sender, destination) whose sender has learnt a direct path.
     known_paths: std::collections::HashSet<(u32, u32)>,
+    /// When each node advertises next, in advert turns (see [`advert_period`]).
+    advert_turns: BinaryHeap<Reverse<(u64, u32)>>,
     /// Transport-code region for scoped floods.
     region: String,
     next_root_ms: f64,
@@ -282,6 +284,12 @@ impl Simulator {
             .map(|_| config.start_ms + rng.random_range(0..interval))
             .collect();
         let region = config.airports[0].iata.to_lowercase();
+        let advert_turns = (0..mesh.nodes.len() as u32)
+            .map(|node| {
+                let period = advert_period(mesh.nodes[node as usize].role);
+                Reverse((rng.random_range(0..period), node))
+            })
+            .collect();
         let next_root_ms = config.start_ms as f64;
         let seen = vec![0; mesh.nodes.len()];
         Ok(Self {
@@ -291,6 +299,7 @@ impl Simulator {
             secrets: HashMap::new(),
             contacts,
             known_paths,
+            advert_turns,
             region,
             next_root_ms,
             generating: true,
@@ -520,17 +529,14 @@ impl Simulator {
     }
 
     fn advert(&mut self, now_us: u64) {
-        // Repeaters advertise more often than companions.
-        let node = if self.rng.random_bool(0.5) || self.mesh.companions.is_empty() {
-            let all = self.mesh.nodes.len() as u32;
-            if self.rng.random_bool(0.5) {
-                self.random_node(Role::Repeater)
-            } else {
-                self.rng.random_range(0..all)
-            }
-        } else {
-            self.random_node(Role::Companion)
+        // Nodes advertise in turn, each at its own regular interval (repeaters three times
+        // as often as companions, rooms and sensors twice), with some jitter.
+        let Some(Reverse((due, node))) = self.advert_turns.pop() else {
+            return;
         };
+        let period = advert_period(self.mesh.nodes[node as usize].role);
+        let next = due + (period as f64 * (0.8 + 0.4 * self.rng.random::<f64>())) as u64;
+        self.advert_turns.push(Reverse((next, node)));
         let timestamp = self.clock(node, now_us);
         // One advert in ten is a zero-hop advert (only neighbours hear it).
         let zero_hop = self.rng.random_bool(0.1);
@@ -1310,6 +1316,16 @@ impl Iterator for Simulator {
             }
             self.step();
         }
+    }
+}
+
+/// Interval between a node's adverts, in advert turns: each advert slot goes to the node
+/// whose turn is due, so over a run a node adverts once per `period / sum(1 / period)` slots.
+fn advert_period(role: Role) -> u64 {
+    match role {
+        Role::Repeater => 1_000_000,
+        Role::Room | Role::Sensor => 1_500_000,
+        Role::Companion => 3_000_000,
     }
 }
 

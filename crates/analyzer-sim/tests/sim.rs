@@ -331,3 +331,71 @@ fn bad_settings_are_rejected() {
         assert!(Simulator::new(config).is_err());
     }
 }
+
+#[test]
+fn nodes_advertise_in_turn_repeaters_more_often() {
+    use analyzer_sim::Role;
+    let sim = Simulator::new(small(8, 6_000)).unwrap();
+    let roles: HashMap<[u8; 32], Role> = sim
+        .mesh()
+        .nodes
+        .iter()
+        .map(|n| (n.public_key, n.role))
+        .collect();
+    let n_repeaters = sim.mesh().repeaters.len() as f64;
+    let n_companions = sim.mesh().companions.len() as f64;
+    let decoder = Decoder::new();
+    let mut adverts: HashMap<[u8; 32], HashSet<u32>> = HashMap::new();
+    for event in sim {
+        let SimEvent::Packet(event) = event else {
+            continue;
+        };
+        if let Ok(packet) = decoder.decode(&event.raw) {
+            if let Payload::Advert(advert) = packet.payload {
+                adverts
+                    .entry(advert.public_key)
+                    .or_default()
+                    .insert(advert.timestamp);
+            }
+        }
+    }
+    let count = |role| -> f64 {
+        adverts
+            .iter()
+            .filter(|(key, _)| roles[*key] == role)
+            .map(|(_, ts)| ts.len() as f64)
+            .sum()
+    };
+    let per_repeater = count(Role::Repeater) / n_repeaters;
+    let per_companion = count(Role::Companion) / n_companions;
+    assert!(per_repeater >= 3.0, "{per_repeater}");
+    let ratio = per_repeater / per_companion;
+    assert!(
+        (2.0..5.0).contains(&ratio),
+        "repeaters advertise {ratio}x as often as companions"
+    );
+    // Every repeater has been heard advertising.
+    let heard_repeaters = adverts
+        .keys()
+        .filter(|k| roles[*k] == Role::Repeater)
+        .count();
+    assert!(
+        heard_repeaters as f64 >= 0.9 * n_repeaters,
+        "{heard_repeaters} of {n_repeaters}"
+    );
+}
+
+#[test]
+fn demo_streams_are_unbounded_and_start_when_asked() {
+    fn assert_send<T: Send + 'static>(_: &T) {}
+    let start = 1_790_000_000_000;
+    let mut sim = Simulator::new(SimConfig::for_demo(2, start)).unwrap();
+    assert_send(&sim);
+    let events: Vec<SimEvent> = sim.by_ref().take(5_000).collect();
+    assert_eq!(events.len(), 5_000);
+    assert!(events.iter().all(|e| e.time_ms() >= start));
+    let span_s = (events[4_999].time_ms() - start) as f64 / 1000.0;
+    let rate = sim.packets_originated() as f64 / span_s;
+    // 0.5 packets/s originated, plus the replies they cause.
+    assert!((0.5..1.0).contains(&rate), "{rate} packets/s");
+}
