@@ -102,10 +102,11 @@ pub fn start(addr: SocketAddr) -> Result<SocketAddr, BrokerError> {
         router: RouterConfig {
             max_connections: 1000,
             max_outgoing_packet_count: 500,
-            // Per-filter in-memory log: 4 × 4 MiB bounds memory while keeping a backlog for
-            // persistent sessions.
-            max_segment_size: 4 << 20,
-            max_segment_count: 4,
+            // Per-filter in-memory log of 8 × 8 MiB (about 400,000 packet messages): the backlog
+            // a slow or absent persistent subscriber can fall behind by before rumqttd drops the
+            // oldest segment. Memory is only used as the log fills.
+            max_segment_size: 8 << 20,
+            max_segment_count: 8,
             ..RouterConfig::default()
         },
         v4: Some(HashMap::from([("embedded".to_owned(), server)])),
