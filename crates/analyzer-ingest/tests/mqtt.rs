@@ -326,3 +326,90 @@ async fn mosquitto_when_configured() {
     check_end_to_end(addr, &format!("{run}-mq")).await;
     check_persistent_session(addr, &format!("{run}-mq-persist")).await;
 }
+
+/// A writer that is much slower than the publishers: the queue fills, the source stops
+/// reading, the broker holds the rest, and every message still arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn back_pressure_loses_nothing_when_the_writer_is_slow() {
+    struct Slow(MemoryWriter);
+    impl analyzer_ingest::BatchWriter for Slow {
+        fn write_batch(
+            &mut self,
+            batch: &analyzer_db::WriteBatch,
+        ) -> analyzer_db::DbResult<analyzer_db::BatchOutcome> {
+            std::thread::sleep(Duration::from_millis(20));
+            self.0.write_batch(batch)
+        }
+    }
+    let addr = embedded_broker();
+    let (config, sources) =
+        config_for(json!([{"name": "slow", "broker": format!("mqtt://{addr}")}]));
+    let writer = MemoryWriter::default();
+    let mut options = IngestOptions::from_config(&config);
+    options.queue_capacity = 8;
+    options.writer.max_batch = 16;
+    let ingest = Ingest::start(
+        &config,
+        sources,
+        build_decoder(&config, None),
+        Box::new(Slow(writer.clone())),
+        options,
+    )
+    .unwrap();
+    wait_connected(&ingest).await;
+    let n = 600u32;
+    let burst: Vec<_> = (0..n)
+        .map(|i| {
+            // Distinct transmissions: vary the ciphertext of the TXT_MSG frame.
+            let raw = format!("0A00D69FD7A5{i:08X}5DB07337749AE61FA53A4788");
+            packet("OBS1", &raw)
+        })
+        .collect();
+    publish_all(addr, "slow-pub", &burst).await;
+    wait_for("every message stored", Duration::from_secs(30), || {
+        writer.with(|s| s.observations.len()) == n as usize
+    })
+    .await;
+    let stats = ingest.stats();
+    assert_eq!(stats.obs_inserted, u64::from(n));
+    assert!(stats.max_batch > 1, "batches grow under load: {stats:?}");
+    assert!(ingest.rejections().is_empty(), "{:?}", ingest.rejections());
+    ingest.shutdown().await;
+}
+
+/// A source that falls silent is forced to reconnect by the watchdog and shows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watchdog_forces_a_reconnect_after_silence() {
+    let addr = embedded_broker();
+    let (config, sources) =
+        config_for(json!([{"name": "quiet", "broker": format!("mqtt://{addr}")}]));
+    let writer = MemoryWriter::default();
+    let mut options = IngestOptions::from_config(&config);
+    options.source.watchdog_silence = Duration::from_millis(500);
+    options.source.watchdog_interval = Duration::from_millis(100);
+    let ingest = Ingest::start(
+        &config,
+        sources,
+        build_decoder(&config, None),
+        Box::new(writer.clone()),
+        options,
+    )
+    .unwrap();
+    wait_connected(&ingest).await;
+    publish_all(addr, "quiet-pub", &[packet("OBS1", TXT_MSG)]).await;
+    wait_for("forced reconnect", Duration::from_secs(10), || {
+        let s = &ingest.source_statuses()[0];
+        s.forced_reconnects >= 1 && s.connected && s.connect_count >= 2
+    })
+    .await;
+    let s = &ingest.source_statuses()[0];
+    assert!(s.disconnect_count >= 1);
+    // It keeps working after the reconnect.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    publish_all(addr, "quiet-pub2", &[packet("OBS2", TXT_MSG)]).await;
+    wait_for("row after reconnect", Duration::from_secs(10), || {
+        writer.with(|s| s.observations.len() == 2)
+    })
+    .await;
+    ingest.shutdown().await;
+}
