@@ -2,8 +2,12 @@
 //!
 //! Each subcommand lives in its own module; `main` parses arguments, sets up logging and
 //! maps errors to exit codes (0 success, 2 unusable arguments or configuration, 1 failure).
+//! Logging goes to stderr; `MESHCORE_LOG` (or `RUST_LOG`) sets the filter, default
+//! `info,rumqttd=off` (the embedded broker logs every connection at error level otherwise).
 
 mod decode;
+mod demo;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -21,6 +25,8 @@ struct Cli {
 enum Command {
     /// Decode MeshCore frames given as hex (arguments, or one per line on stdin) to JSON.
     Decode(decode::DecodeArgs),
+    /// Run ingestion and the HTTP server (the analyzer itself).
+    Serve(serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -28,6 +34,7 @@ fn main() -> ExitCode {
     init_logging();
     let result = match cli.command {
         Command::Decode(args) => decode::run(&args),
+        Command::Serve(args) => serve::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -50,7 +57,7 @@ fn init_logging() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("MESHCORE_LOG")
         .or_else(|_| EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| EnvFilter::new("info"));
+        .unwrap_or_else(|_| EnvFilter::new("info,rumqttd=off"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

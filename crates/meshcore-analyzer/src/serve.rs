@@ -1,0 +1,209 @@
+//! `meshcore-analyzer serve`: ingestion and the HTTP server in one process.
+//!
+//! Start-up order: configuration (a bad one stops here, exit code 2), the HTTP listener, the
+//! database (created and migrated in place), the embedded broker when configured or when
+//! nothing listens on its port, the MQTT sources, and with `--demo` the simulated mesh.
+//! Ctrl-C or SIGTERM stops the sources, lets the writer commit what is queued, and exits.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use analyzer_config::{EnvVars, Overrides};
+use analyzer_ingest::broker::BrokerStart;
+use analyzer_ingest::{Ingest, IngestOptions, SourceSnapshot};
+use analyzer_server::{AppState, IngestView, MqttSourceView, ReaderHandle};
+use analyzer_sqlite::{OpenOptions, SqliteReader, SqliteStorage};
+use anyhow::Context;
+
+use crate::UsageError;
+use crate::demo;
+
+/// Arguments of `serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// `config.json`, or a directory to look for it in (then in its `data/`).
+    #[arg(long, value_name = "PATH", default_value = ".")]
+    config: PathBuf,
+    /// SQLite database file (overrides `DB_PATH` and `dbPath`).
+    #[arg(long, value_name = "PATH")]
+    db: Option<PathBuf>,
+    /// HTTP port (overrides `PORT` and `port`).
+    #[arg(long, value_name = "N")]
+    port: Option<u16>,
+    /// Address the HTTP server binds to.
+    #[arg(long, value_name = "IP", default_value = "0.0.0.0")]
+    bind: std::net::IpAddr,
+    /// Publish simulated observer traffic while no real observer is publishing.
+    #[arg(long)]
+    demo: bool,
+    /// Seed of the demo mesh (same seed, same mesh and traffic).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    seed: u64,
+}
+
+/// Runs until interrupted.
+pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("analyzer")
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(serve(args))
+}
+
+async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
+    let loaded = if args.config.is_file() {
+        analyzer_config::load_file(&args.config).map(|config| analyzer_config::Loaded {
+            config,
+            path: Some(args.config.clone()),
+            config_dir: args.config.parent().map(PathBuf::from).unwrap_or_default(),
+        })
+    } else {
+        analyzer_config::load_from_dir(&args.config)
+    }
+    .map_err(|e| UsageError(e.to_string()))?;
+    match &loaded.path {
+        Some(path) => tracing::info!(path = %path.display(), "Loaded configuration"),
+        None => {
+            tracing::info!(dir = %args.config.display(), "No config.json found; using defaults")
+        }
+    }
+    let env = EnvVars::from_process();
+    let overrides = Overrides {
+        port: args.port,
+        db_path: args.db.clone(),
+    };
+    let settings = loaded
+        .settings(&env, &overrides)
+        .map_err(|e| UsageError(e.to_string()))?;
+    let config = &loaded.config;
+
+    let addr = SocketAddr::new(args.bind, settings.port);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| UsageError(format!("cannot listen on {addr}: {e}")))?;
+    tracing::info!(%addr, "HTTP listener bound");
+
+    let db_path = settings.db_path.clone();
+    let storage =
+        tokio::task::spawn_blocking(move || SqliteStorage::open(&db_path, OpenOptions::default()))
+            .await
+            .context("opening the database")?
+            .with_context(|| format!("opening the database {}", settings.db_path.display()))?;
+    tracing::info!(path = %settings.db_path.display(), "Database ready");
+    let reader = SqliteReader::open(&settings.db_path, &OpenOptions::default())
+        .with_context(|| format!("opening a reader on {}", settings.db_path.display()))?;
+    let reader: ReaderHandle = Arc::new(Mutex::new(Box::new(reader)));
+
+    let broker = match analyzer_ingest::broker::start_from_config(config) {
+        Ok(BrokerStart::Started(addr)) => {
+            tracing::info!(%addr, "Embedded MQTT broker listening; observers can publish here");
+            Some(addr)
+        }
+        Ok(BrokerStart::PortInUse(_) | BrokerStart::Disabled) => None,
+        Err(error) => return Err(UsageError(error.to_string()).into()),
+    };
+
+    let rainbow = analyzer_ingest::load_rainbow(&settings.channel_keys_path);
+    let decoder = analyzer_ingest::process::build_decoder(config, rainbow.as_ref());
+    tracing::info!(channel_keys = decoder.channel_key_count(), "Decoder ready");
+    let ingest = Ingest::start(
+        config,
+        settings.sources.clone(),
+        decoder,
+        Box::new(storage),
+        IngestOptions::from_config(config),
+    )
+    .context("starting ingestion")?;
+    let ingest = Arc::new(ingest);
+
+    let demo = if args.demo {
+        let target = demo::target_broker(&settings.sources, broker);
+        Some(demo::spawn(args.seed, target, ingest.subscribe()))
+    } else {
+        None
+    };
+
+    let view: Arc<dyn IngestView> = Arc::new(IngestStatus(ingest.clone()));
+    let state = AppState::new(reader, view);
+    tracing::info!(url = %format!("http://{}:{}/api/stats", display_host(args.bind), settings.port), "Serving");
+    analyzer_server::serve(listener, state, shutdown_signal())
+        .await
+        .context("HTTP server")?;
+
+    tracing::info!("Shutting down: committing queued messages");
+    if let Some(demo) = demo {
+        demo.abort();
+    }
+    match Arc::try_unwrap(ingest) {
+        Ok(ingest) => {
+            tokio::time::timeout(Duration::from_secs(20), ingest.shutdown())
+                .await
+                .context("ingestion did not stop within 20 s")?;
+        }
+        Err(_) => tracing::warn!(
+            "Ingestion still referenced at shutdown; queued messages stay with the broker session"
+        ),
+    }
+    Ok(())
+}
+
+fn display_host(ip: std::net::IpAddr) -> String {
+    if ip.is_unspecified() {
+        "localhost".to_owned()
+    } else {
+        ip.to_string()
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
+
+/// The server's view of ingestion.
+struct IngestStatus(Arc<Ingest>);
+
+impl IngestView for IngestStatus {
+    fn mqtt_sources(&self) -> Vec<MqttSourceView> {
+        self.0
+            .source_statuses()
+            .into_iter()
+            .map(source_view)
+            .collect()
+    }
+}
+
+fn source_view(s: SourceSnapshot) -> MqttSourceView {
+    MqttSourceView {
+        name: s.name,
+        broker: s.broker,
+        connected: s.connected,
+        last_connect_unix: s.last_connect_unix,
+        last_disconnect_unix: s.last_disconnect_unix,
+        last_packet_unix: s.last_packet_unix,
+        connect_count: s.connect_count,
+        disconnect_count: s.disconnect_count,
+        packets_total: s.packets_total,
+        packets_last5m: s.packets_last_5m,
+        last_error: s.last_error,
+    }
+}
