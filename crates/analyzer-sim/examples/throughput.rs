@@ -33,7 +33,8 @@ fn main() {
     };
     let setup = started.elapsed();
     let mut by_type: BTreeMap<u8, u64> = BTreeMap::new();
-    let (mut packets, mut statuses, mut malformed, mut bytes) = (0u64, 0u64, 0u64, 0u64);
+    let (mut packets, mut statuses, mut malformed, mut bytes, mut tx) =
+        (0u64, 0u64, 0u64, 0u64, 0u64);
     let started = Instant::now();
     for event in sim {
         match event {
@@ -41,6 +42,7 @@ fn main() {
                 packets += 1;
                 bytes += packet.raw.len() as u64;
                 malformed += u64::from(packet.malformed);
+                tx += u64::from(packet.direction == analyzer_sim::Direction::Tx);
                 *by_type.entry(packet.raw[0] >> 2 & 15).or_default() += 1;
             }
             SimEvent::Status(_) => statuses += 1,
@@ -55,7 +57,7 @@ fn main() {
         setup.as_secs_f64()
     );
     println!(
-        "{transmissions} transmissions -> {packets} packet events ({:.1}/tx, {malformed} malformed) + {statuses} status events in {elapsed:.2}s = {:.0} events/s, {:.1} MB of frames",
+        "{transmissions} transmissions -> {packets} packet events ({:.1}/tx, {tx} own tx, {malformed} malformed) + {statuses} status events in {elapsed:.2}s = {:.0} events/s, {:.1} MB of frames",
         packets as f64 / transmissions as f64,
         (packets + statuses) as f64 / elapsed,
         bytes as f64 / 1e6

@@ -103,6 +103,9 @@ pub struct SimConfig {
     /// Probability that an observer uploads a copy it heard (models MQTT/observer downtime and
     /// tunes observations per transmission).
     pub capture_probability: f64,
+    /// Whether observers also publish the frames they transmit themselves (direction "tx"),
+    /// as the bridge does.
+    pub publish_tx: bool,
     /// Share of packet events whose frame is malformed (rejected by any decoder).
     pub malformed_rate: f64,
     /// Interval between an observer's status messages, ms (the bridge uses 300 s); 0 = none.
@@ -139,6 +142,7 @@ impl Default for SimConfig {
             max_packets: None,
             end_ms: None,
             capture_probability: 1.0,
+            publish_tx: true,
             malformed_rate: 0.002,
             status_interval_ms: 300_000,
             mix: TrafficMix::default(),

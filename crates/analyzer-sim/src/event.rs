@@ -38,18 +38,40 @@ pub struct PacketEvent {
     pub time_ms: u64,
     /// The observer.
     pub observer: Arc<ObserverInfo>,
-    /// The frame as received (path as it arrived at this observer).
+    /// Whether the observer received the frame or sent it itself (forwarding or
+    /// originating); the bridge publishes both.
+    pub direction: Direction,
+    /// The frame as received or sent (path as it was on air at that moment).
     pub raw: Vec<u8>,
-    /// SNR of the reception, dB.
-    pub snr_db: f32,
-    /// RSSI of the reception, dBm.
-    pub rssi_dbm: f32,
+    /// SNR of the reception, dB (`None` for the observer's own transmissions).
+    pub snr_db: Option<f32>,
+    /// RSSI of the reception, dBm (`None` for the observer's own transmissions).
+    pub rssi_dbm: Option<f32>,
     /// Sequence number of the originated packet this is a copy of (all copies of one
     /// transmission share it; TRACE hops too).
     pub packet_id: u64,
     /// Whether the frame was deliberately corrupted (see `SimConfig::malformed_rate`); such a
     /// frame is rejected by a decoder.
     pub malformed: bool,
+}
+
+/// Which way a frame went at the observer (MQTT `direction`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// Received over the air (`"rx"`).
+    Rx,
+    /// Transmitted by the observer itself (`"tx"`).
+    Tx,
+}
+
+impl Direction {
+    /// The bridge's string.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Rx => "rx",
+            Self::Tx => "tx",
+        }
+    }
 }
 
 /// An observer's periodic status (ingest.md §2.2 fields).

@@ -22,7 +22,7 @@ mod sim;
 pub mod time;
 
 pub use config::{Airport, SimConfig, TrafficMix};
-pub use event::{PacketEvent, SimEvent, StatusEvent};
+pub use event::{Direction, PacketEvent, SimEvent, StatusEvent};
 pub use mesh::{Mesh, Node, ObserverInfo, Role};
 pub use sim::Simulator;
 

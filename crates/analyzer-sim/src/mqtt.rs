@@ -8,7 +8,7 @@
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::event::{PacketEvent, SimEvent, StatusEvent};
+use crate::event::{Direction, PacketEvent, SimEvent, StatusEvent};
 use crate::mesh::upper_hex;
 use crate::radio;
 use crate::time::DateTime;
@@ -48,13 +48,17 @@ struct PacketJson<'a> {
     route: &'static str,
     payload_len: String,
     raw: String,
-    #[serde(rename = "SNR")]
-    snr: String,
-    #[serde(rename = "RSSI")]
-    rssi: String,
-    score: String,
-    duration: String,
-    hash: String,
+    // The bridge sends the radio fields, the airtime and the hash for received frames only.
+    #[serde(rename = "SNR", skip_serializing_if = "Option::is_none")]
+    snr: Option<String>,
+    #[serde(rename = "RSSI", skip_serializing_if = "Option::is_none")]
+    rssi: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    score: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duration: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hash: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     path: Option<String>,
 }
@@ -65,20 +69,25 @@ pub fn render_packet(event: &PacketEvent) -> MqttMessage {
     let when = DateTime::from_unix_ms(event.time_ms);
     let raw = &event.raw;
     let layout = Layout::of(raw);
-    let score = (radio::reception_probability(f64::from(event.snr_db)) * 1000.0).round() as u32;
-    let path = layout.filter(|l| l.direct && l.hop_count > 0).map(|l| {
-        raw[l.path_start..l.path_start + l.hop_count * l.hash_size]
-            .chunks(l.hash_size)
-            .map(upper_hex)
-            .collect::<Vec<_>>()
-            .join(",")
+    let rx = event.direction == Direction::Rx;
+    let score = event.snr_db.map(|snr| {
+        ((radio::reception_probability(f64::from(snr)) * 1000.0).round() as u32).to_string()
     });
+    let path = layout
+        .filter(|l| rx && l.direct && l.hop_count > 0)
+        .map(|l| {
+            raw[l.path_start..l.path_start + l.hop_count * l.hash_size]
+                .chunks(l.hash_size)
+                .map(upper_hex)
+                .collect::<Vec<_>>()
+                .join(",")
+        });
     let json = PacketJson {
         origin: &observer.name,
         origin_id: &observer.public_key_hex,
         timestamp: when.naive_iso(),
         kind: "PACKET",
-        direction: "rx",
+        direction: event.direction.as_str(),
         time: format!("{:02}:{:02}:{:02}", when.hour, when.minute, when.second),
         date: format!("{}/{}/{}", when.day, when.month, when.year),
         len: raw.len().to_string(),
@@ -92,11 +101,11 @@ pub fn render_packet(event: &PacketEvent) -> MqttMessage {
             .map_or(0, |l| raw.len().saturating_sub(l.payload_start))
             .to_string(),
         raw: upper_hex(raw),
-        snr: format!("{}", event.snr_db.round() as i32),
-        rssi: format!("{}", event.rssi_dbm.round() as i32),
-        score: score.to_string(),
-        duration: format!("{}", radio::airtime_ms(raw.len()).round() as u64),
-        hash: packet_hash(raw),
+        snr: event.snr_db.map(|snr| (snr.round() as i32).to_string()),
+        rssi: event.rssi_dbm.map(|rssi| (rssi.round() as i32).to_string()),
+        score,
+        duration: rx.then(|| (radio::airtime_ms(raw.len()).round() as u64).to_string()),
+        hash: rx.then(|| packet_hash(raw)),
         path,
     };
     MqttMessage {

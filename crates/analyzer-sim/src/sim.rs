@@ -28,8 +28,8 @@ use rand::{Rng, RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::config::SimConfig;
-use crate::event::{PacketEvent, SimEvent, StatusEvent};
-use crate::mesh::{Mesh, Role};
+use crate::event::{Direction, PacketEvent, SimEvent, StatusEvent};
+use crate::mesh::{Link, Mesh, Role};
 use crate::{SimError, names, radio};
 
 /// A deterministic stream of [`SimEvent`]s (an `Iterator`). Same config, same events.
@@ -1070,7 +1070,7 @@ impl Simulator {
             let path = &air.path[..usize::from(air.path_len)];
             let airtime_ms = radio::airtime_ms(out.len_with_path(path.len()));
             let rx_us = air.time_us + ms_to_us(airtime_ms);
-            self.note_tx(air.node, airtime_ms);
+            self.transmitted(air.node, out, path, air.time_us, airtime_ms);
             let n_links = self.mesh.nodes[air.node as usize].links.len();
             for index in 0..n_links {
                 let link = self.mesh.nodes[air.node as usize].links[index];
@@ -1080,7 +1080,7 @@ impl Simulator {
                 };
                 let receiver = &self.mesh.nodes[link.to as usize];
                 if let Some(observer) = receiver.observer {
-                    self.observe(observer, out, path, rx_us, snr, link.rssi_dbm, airtime_ms);
+                    self.observe(observer, out, path, rx_us, Some((snr, link)), airtime_ms);
                 }
                 let receiver = &self.mesh.nodes[link.to as usize];
                 if self.seen[link.to as usize] == generation || receiver.role != Role::Repeater {
@@ -1148,7 +1148,7 @@ impl Simulator {
             let remaining = &path[position * hash_size..hops * hash_size];
             let airtime_ms = radio::airtime_ms(out.len_with_path(remaining.len()));
             let rx_us = time_us + ms_to_us(airtime_ms);
-            self.note_tx(transmitter, airtime_ms);
+            self.transmitted(transmitter, out, remaining, time_us, airtime_ms);
             let next = route.get(position).copied();
             let mut next_heard = false;
             let n_links = self.mesh.nodes[transmitter as usize].links.len();
@@ -1167,8 +1167,7 @@ impl Simulator {
                         out,
                         remaining,
                         rx_us,
-                        snr,
-                        link.rssi_dbm,
+                        Some((snr, link)),
                         airtime_ms,
                     );
                 }
@@ -1193,7 +1192,7 @@ impl Simulator {
         for position in 0..=route.len().min(63) {
             let airtime_ms = radio::airtime_ms(out.len_with_path(position));
             let rx_us = time_us + ms_to_us(airtime_ms);
-            self.note_tx(transmitter, airtime_ms);
+            self.transmitted(transmitter, out, &snrs[..position], time_us, airtime_ms);
             let next = route.get(position).copied();
             let mut next_snr = None;
             let n_links = self.mesh.nodes[transmitter as usize].links.len();
@@ -1211,8 +1210,7 @@ impl Simulator {
                         out,
                         &snrs[..position],
                         rx_us,
-                        snr,
-                        link.rssi_dbm,
+                        Some((snr, link)),
                         airtime_ms,
                     );
                 }
@@ -1235,9 +1233,21 @@ impl Simulator {
         (p >= 0.999 || self.rng.random::<f64>() < p).then_some(snr as f32)
     }
 
-    fn note_tx(&mut self, node: u32, airtime_ms: f64) {
+    /// Accounts a transmission by `node`; an observer also publishes its own TX (the bridge
+    /// does, with direction "tx" and no radio readings).
+    fn transmitted(
+        &mut self,
+        node: u32,
+        out: &Outgoing,
+        path: &[u8],
+        time_us: u64,
+        airtime_ms: f64,
+    ) {
         if let Some(observer) = self.mesh.nodes[node as usize].observer {
             self.counters[observer].tx_air_ms += airtime_ms;
+            if self.config.publish_tx {
+                self.observe(observer, out, path, time_us, None, airtime_ms);
+            }
         }
     }
 
@@ -1247,19 +1257,20 @@ impl Simulator {
         }
     }
 
-    /// Records that `observer` decoded a copy of `out` with header path `path`.
-    #[allow(clippy::too_many_arguments)]
+    /// Records that `observer` decoded a copy of `out` with header path `path` over `link`
+    /// with SNR `snr` (`reception`), or sent it itself (`None`).
     fn observe(
         &mut self,
         observer: usize,
         out: &Outgoing,
         path: &[u8],
         time_us: u64,
-        snr_db: f32,
-        rssi_mean_dbm: f32,
+        reception: Option<(f32, Link)>,
         airtime_ms: f64,
     ) {
-        self.counters[observer].rx_air_ms += airtime_ms;
+        if reception.is_some() {
+            self.counters[observer].rx_air_ms += airtime_ms;
+        }
         self.last_traffic_ms = self.last_traffic_ms.max(time_us / 1000);
         if self.config.capture_probability < 1.0
             && !self.rng.random_bool(self.config.capture_probability)
@@ -1276,8 +1287,8 @@ impl Simulator {
         if malformed {
             corrupt(&mut raw, &mut self.rng);
         }
-        let rssi_dbm =
-            (f64::from(rssi_mean_dbm) + f64::from(snr_db) - f64::from(snr_db.round())) as f32;
+        // The copy's fading moves RSSI and SNR together.
+        let readings = reception.map(|(snr, link)| (snr, link.rssi_dbm + (snr - link.snr_db)));
         let seq = self.next_seq();
         self.out.push(Reverse(Queued {
             time_us,
@@ -1285,9 +1296,14 @@ impl Simulator {
             event: SimEvent::Packet(PacketEvent {
                 time_ms: time_us / 1000,
                 observer: Arc::clone(&self.mesh.observers[observer]),
+                direction: if reception.is_some() {
+                    Direction::Rx
+                } else {
+                    Direction::Tx
+                },
                 raw,
-                snr_db,
-                rssi_dbm,
+                snr_db: readings.map(|r| r.0),
+                rssi_dbm: readings.map(|r| r.1),
                 packet_id: out.id,
                 malformed,
             }),

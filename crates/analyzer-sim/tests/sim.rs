@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use analyzer_sim::{SimConfig, SimEvent, Simulator, mqtt};
+use analyzer_sim::{Direction, SimConfig, SimEvent, Simulator, mqtt};
 use meshcore_wire::{ChannelStatus, Decoder, Payload, PayloadType};
 
 fn small(seed: u64, packets: u64) -> SimConfig {
@@ -231,6 +231,7 @@ fn calibration_aims_at_observations_per_transmission() {
 fn mqtt_messages_use_the_bridge_topics_and_fields() {
     let sim = Simulator::new(small(4, 300)).unwrap();
     let (mut packet_seen, mut status_seen) = (false, false);
+    let (mut rx_seen, mut tx_seen) = (false, false);
     for event in sim {
         let message = mqtt::render(&event);
         let observer = event.observer();
@@ -256,28 +257,40 @@ fn mqtt_messages_use_the_bridge_topics_and_fields() {
                 packet_seen = true;
                 assert_eq!(parts[3], "packets");
                 assert_eq!(json["type"], "PACKET");
-                assert_eq!(json["direction"], "rx");
                 let raw = json["raw"].as_str().unwrap();
                 assert_eq!(raw, raw.to_uppercase());
                 assert_eq!(raw.len(), packet.raw.len() * 2);
-                for key in [
-                    "SNR",
-                    "RSSI",
-                    "score",
-                    "len",
-                    "packet_type",
-                    "route",
-                    "hash",
-                    "time",
-                    "date",
-                ] {
+                for key in ["len", "packet_type", "payload_len", "route", "time", "date"] {
                     assert!(
                         json[key].is_string(),
                         "{key} is a string like the bridge sends"
                     );
                 }
-                let snr: f64 = json["SNR"].as_str().unwrap().parse().unwrap();
-                assert!((snr - f64::from(packet.snr_db)).abs() <= 0.5);
+                let rx_fields = ["SNR", "RSSI", "score", "duration", "hash"];
+                match packet.direction {
+                    Direction::Rx => {
+                        rx_seen = true;
+                        assert_eq!(json["direction"], "rx");
+                        for key in rx_fields {
+                            assert!(
+                                json[key].is_string(),
+                                "{key} is a string like the bridge sends"
+                            );
+                        }
+                        let snr: f64 = json["SNR"].as_str().unwrap().parse().unwrap();
+                        assert!((snr - f64::from(packet.snr_db.unwrap())).abs() <= 0.5);
+                        let rssi: f64 = json["RSSI"].as_str().unwrap().parse().unwrap();
+                        assert!((-140.0..-20.0).contains(&rssi), "{rssi}");
+                    }
+                    Direction::Tx => {
+                        tx_seen = true;
+                        assert_eq!(json["direction"], "tx");
+                        assert!(packet.snr_db.is_none() && packet.rssi_dbm.is_none());
+                        for key in rx_fields {
+                            assert!(json.get(key).is_none(), "{key} is only sent for rx");
+                        }
+                    }
+                }
             }
             SimEvent::Status(status) => {
                 status_seen = true;
@@ -301,7 +314,7 @@ fn mqtt_messages_use_the_bridge_topics_and_fields() {
             }
         }
     }
-    assert!(packet_seen && status_seen);
+    assert!(packet_seen && status_seen && rx_seen && tx_seen);
 }
 
 #[test]
