@@ -1,0 +1,292 @@
+//! End-to-end tests of the `meshcore-analyzer` binary: `serve` started as an operator would,
+//! an observer publishing over MQTT, the API read over HTTP, the process killed mid-burst.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_meshcore-analyzer");
+const OBSERVER: &str = "AA11BB22CC33DD44EE55FF6600112233445566778899AABBCCDDEEFF00112233";
+/// v50 of the spec vectors: a FLOOD ADVERT of "Kpa Roof Solar" with a valid signature.
+const ADVERT: &str = "11451000D818206D3AAC152C8A91F89957E6D30CA51F36E28790228971C473B755F244F718754CF5EE4A2FD58D944466E42CDED140C66D0CC590183E32BAF40F112BE8F3F2BDF6012B4B2793C52F1D36F69EE054D9A05593286F78453E56C0EC4A3EB95DDA2A7543FCCC00B939CACC009278603902FC12BCF84B706120526F6F6620536F6C6172";
+/// v83: a GRP_TXT on the Public channel.
+const CHANNEL_MSG: &str =
+    "150011C3C1354D619BAE9590E4D177DB7EEAF982F5BDCF78005D75157D9535FA90178F785D";
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// A running `serve` process; killed when dropped.
+struct Server {
+    child: Child,
+    http_port: u16,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn write_config(dir: &Path, mqtt_port: u16, embedded: bool) -> PathBuf {
+    let config = json!({
+        "dbPath": dir.join("meshcore.db"),
+        "mqttSources": [{ "name": "test", "broker": format!("mqtt://127.0.0.1:{mqtt_port}") }],
+        "mqtt": { "clientId": format!("e2e-{mqtt_port}") },
+        "embeddedBroker": { "enabled": embedded, "port": mqtt_port, "bind": "127.0.0.1" },
+    });
+    let path = dir.join("config.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&config).expect("json")).expect("write config");
+    path
+}
+
+fn start_server(config: &Path, http_port: u16) -> Server {
+    let child = Command::new(BIN)
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            &http_port.to_string(),
+            "--config",
+        ])
+        .arg(config)
+        .env("MESHCORE_LOG", "warn,rumqttd=off")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn serve");
+    let server = Server { child, http_port };
+    wait_until("the HTTP API answers", Duration::from_secs(30), || {
+        http_get(http_port, "/api/stats").is_some()
+    });
+    server
+}
+
+/// GET over a plain socket: (status, body as JSON). `None` while nothing listens.
+fn http_get(port: u16, path: &str) -> Option<(u16, Value)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, serde_json::from_str(body).ok()?))
+}
+
+fn stats(server: &Server) -> Value {
+    let (status, body) = http_get(server.http_port, "/api/stats").expect("stats answer");
+    assert_eq!(status, 200, "stats: {body}");
+    body
+}
+
+fn wait_until(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn packet_message(raw: &str) -> (String, Vec<u8>) {
+    let payload = json!({ "origin": "E2E Observer", "raw": raw, "SNR": "9.5", "RSSI": "-88" });
+    (
+        format!("meshcore/SEA/{OBSERVER}/packets"),
+        serde_json::to_vec(&payload).expect("json"),
+    )
+}
+
+/// A distinct valid frame per `n`: FLOOD RAW_CUSTOM with `n` in the payload.
+fn numbered_frame(n: u32) -> String {
+    let bytes = n.to_be_bytes();
+    format!(
+        "3D00A5{:02X}{:02X}{:02X}{:02X}",
+        bytes[0], bytes[1], bytes[2], bytes[3]
+    )
+}
+
+/// Publishes with QoS 1 and returns once the broker acknowledged every message.
+async fn publish(port: u16, client_id: &str, messages: Vec<(String, Vec<u8>)>) {
+    let mut options = MqttOptions::new(client_id, "127.0.0.1", port);
+    options
+        .set_keep_alive(Duration::from_secs(10))
+        .set_max_packet_size(1 << 20, 1 << 20);
+    let total = messages.len();
+    let (client, mut eventloop) = AsyncClient::new(options, 100);
+    let sender = tokio::spawn(async move {
+        for (topic, payload) in messages {
+            client
+                .publish(topic, QoS::AtLeastOnce, false, payload)
+                .await
+                .expect("queue publish");
+        }
+        client
+    });
+    let mut acked = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while acked < total {
+        assert!(
+            Instant::now() < deadline,
+            "publisher timed out ({acked}/{total} acknowledged)"
+        );
+        match tokio::time::timeout(Duration::from_secs(10), eventloop.poll()).await {
+            Ok(Ok(Event::Incoming(Packet::PubAck(_)))) => acked += 1,
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => panic!("publisher connection failed: {error}"),
+            Err(_) => panic!("publisher stalled ({acked}/{total} acknowledged)"),
+        }
+    }
+    let client = sender.await.expect("sender task");
+    let _ = client.disconnect().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_stores_what_an_observer_publishes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mqtt_port = free_port();
+    let config = write_config(dir.path(), mqtt_port, true);
+    let server = start_server(&config, free_port());
+    assert_eq!(stats(&server)["totalTransmissions"], 0);
+
+    let mut messages = vec![packet_message(ADVERT), packet_message(CHANNEL_MSG)];
+    // The same sighting again, and input that must be rejected without stopping ingestion.
+    messages.push(packet_message(ADVERT));
+    messages.push((
+        format!("meshcore/SEA/{OBSERVER}/packets"),
+        b"not json".to_vec(),
+    ));
+    messages.push(packet_message("11ZZ"));
+    messages.push(packet_message(&numbered_frame(1)));
+    publish(mqtt_port, "e2e-publisher", messages).await;
+
+    wait_until(
+        "three transmissions are stored",
+        Duration::from_secs(20),
+        || stats(&server)["totalTransmissions"] == 3,
+    );
+    let body = stats(&server);
+    assert_eq!(
+        body["totalObservations"], 3,
+        "the repeated sighting is one observation: {body}"
+    );
+    assert_eq!(
+        body["totalNodesAllTime"], 1,
+        "the advert created its node: {body}"
+    );
+    assert_eq!(body["counts"]["repeaters"], 1, "{body}");
+    assert_eq!(body["totalObservers"], 1, "{body}");
+
+    let (status, mqtt) = http_get(server.http_port, "/api/mqtt/status").expect("mqtt status");
+    assert_eq!(status, 200);
+    assert_eq!(mqtt["sources"][0]["name"], "test");
+    assert_eq!(mqtt["sources"][0]["connected"], true);
+}
+
+#[test]
+fn an_unusable_config_stops_startup_naming_the_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("config.json");
+    std::fs::write(
+        &config,
+        r#"{"mqttSources":[{"name":"x","broker":"http://example.invalid"}]}"#,
+    )
+    .expect("write");
+    let output = Command::new(BIN)
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            &free_port().to_string(),
+            "--config",
+        ])
+        .arg(&config)
+        .output()
+        .expect("run serve");
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("mqttSources[0].broker"),
+        "stderr names the key: {stderr}"
+    );
+
+    std::fs::write(&config, "{ not json").expect("write");
+    let output = Command::new(BIN)
+        .args(["serve", "--port", &free_port().to_string(), "--config"])
+        .arg(&config)
+        .output()
+        .expect("run serve");
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+}
+
+/// The process is killed (SIGKILL) during a burst: what it reported as stored is still there,
+/// the database is intact, and a restart on the same file resumes ingestion.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_during_a_burst_keeps_committed_rows_and_resumes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mqtt_port = free_port();
+    let config = write_config(dir.path(), mqtt_port, true);
+    let http_port = free_port();
+    let mut server = start_server(&config, http_port);
+
+    let burst: Vec<_> = (0..20_000)
+        .map(|n| packet_message(&numbered_frame(n)))
+        .collect();
+    let publisher = tokio::spawn(publish(mqtt_port, "e2e-burst", burst));
+    let mut reported = 0;
+    wait_until(
+        "part of the burst is stored",
+        Duration::from_secs(60),
+        || {
+            reported = stats(&server)["totalTransmissions"].as_u64().unwrap_or(0);
+            reported >= 500
+        },
+    );
+    server.child.kill().expect("SIGKILL");
+    server.child.wait().expect("reap");
+    publisher.abort();
+
+    let db = dir.path().join("meshcore.db");
+    let reader = analyzer_sqlite::SqliteStorage::open(&db, analyzer_sqlite::OpenOptions::default())
+        .expect("reopen after the kill");
+    assert_eq!(
+        reader.integrity_check().expect("integrity check"),
+        vec!["ok".to_owned()]
+    );
+    let stored: u64 = {
+        use analyzer_db::StorageReader;
+        reader.stats(0).expect("stats").transmissions
+    };
+    drop(reader);
+    assert!(
+        stored >= reported,
+        "{stored} rows after the kill, {reported} reported before it"
+    );
+
+    let server = start_server(&config, http_port);
+    assert_eq!(stats(&server)["totalTransmissions"].as_u64(), Some(stored));
+    let after: Vec<_> = (1_000_000..1_000_100)
+        .map(|n| packet_message(&numbered_frame(n)))
+        .collect();
+    publish(mqtt_port, "e2e-after-restart", after).await;
+    wait_until(
+        "the restarted server ingests new traffic",
+        Duration::from_secs(30),
+        || stats(&server)["totalTransmissions"].as_u64().unwrap_or(0) >= stored + 100,
+    );
+}
