@@ -584,3 +584,40 @@ impl DecoderBuilder {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decoder_is_shareable_across_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Decoder>();
+        assert_send_sync::<Packet>();
+    }
+
+    #[test]
+    fn frame_errors_carry_the_reference_messages() {
+        let decoder = Decoder::new();
+        assert_eq!(
+            decoder.decode(&[0x12, 0xC0]).unwrap_err().to_string(),
+            "invalid path encoding: pathByte 0xC0 (hash_size=4 hash_count=0) violates firmware validity (Packet.cpp:13-18, MAX_PATH_SIZE=64)"
+        );
+        assert_eq!(
+            decoder.decode(&[0x00, 1, 2, 3]),
+            Err(DecodeError::TooShortForTransportCodes)
+        );
+        assert_eq!(
+            decoder.decode(&[0x00, 1, 2, 3, 4]),
+            Err(DecodeError::NoPathByte)
+        );
+        let mut big = vec![0x11, 0x00];
+        big.extend_from_slice(&[0; 185]);
+        assert_eq!(decoder.decode(&big), Err(DecodeError::PayloadTooLarge(185)));
+        big.pop();
+        assert!(
+            decoder.decode(&big).is_ok(),
+            "184 payload bytes are allowed"
+        );
+    }
+}
