@@ -15,12 +15,15 @@
 //! (it differs when the path differs); `packets_v` falls back to the transmission's value,
 //! so readers see the same text while the file stays much smaller.
 
-use analyzer_db::time::{rfc3339, sqlite_datetime};
+use analyzer_db::time::{parse_time, rfc3339, sqlite_datetime};
 use analyzer_db::{
     BatchOutcome, ClientReception, ClockSkewEvent, DbResult, DroppedPacket, ObservationWrite,
     ObserverStatus, PacketObservation, PacketWrite, RecordKind, Rejected, UnixSecs, WriteBatch,
     WriteCounters,
 };
+use std::collections::HashMap;
+
+use analyzer_db::ContentHash;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
@@ -33,8 +36,7 @@ const INSERT_TX: &str = "INSERT INTO transmissions (raw_hex, hash, first_seen, r
         last_seen)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
 
-const UPDATE_TX_FIRST_SEEN: &str =
-    "UPDATE transmissions SET first_seen = ?2 WHERE id = ?1 AND first_seen > ?2";
+const UPDATE_TX_FIRST_SEEN: &str = "UPDATE transmissions SET first_seen = ?2 WHERE id = ?1";
 
 const BUMP_TX_LAST_SEEN: &str =
     "UPDATE transmissions SET last_seen = ?2 WHERE id = ?1 AND last_seen < ?2";
@@ -163,21 +165,26 @@ pub(crate) fn write_batch(
         ..BatchOutcome::default()
     };
     let mut times = TimeText::default();
-    let mut max_obs_id: i64 = tx
-        .query_row("SELECT COALESCE(MAX(id), 0) FROM observations", [], |r| {
-            r.get(0)
-        })
-        .map_err(map_err)?;
+    let mut state = PacketState {
+        max_obs_id: tx
+            .query_row("SELECT COALESCE(MAX(id), 0) FROM observations", [], |r| {
+                r.get(0)
+            })
+            .map_err(map_err)?,
+        observers: HashMap::new(),
+        transmissions: HashMap::new(),
+    };
     for (index, packet) in batch.packets.iter().enumerate() {
         if let Err(reason) = validate_packet(packet) {
             out.packets.push(None);
             reject(&mut out, RecordKind::Packet, index, reason);
             continue;
         }
-        let written = write_packet(&tx, packet, &mut times, &mut max_obs_id, &mut out.counters)
+        let written = write_packet(&tx, packet, &mut times, &mut state, &mut out.counters)
             .map_err(map_err)?;
         out.packets.push(Some(written));
     }
+    state.flush_observers(&tx, &mut times).map_err(map_err)?;
     for (index, status) in batch.statuses.iter().enumerate() {
         if status.id.trim().is_empty() {
             reject(
@@ -294,40 +301,90 @@ fn validate_reception(r: &ClientReception) -> Result<(), String> {
     Ok(())
 }
 
-fn write_packet(
+/// Per-batch caches of the packet loop.
+struct PacketState<'b> {
+    /// Highest observation id before the current statement (ids only grow).
+    max_obs_id: i64,
+    /// Observers touched in this batch: later packets of the same observer only bump
+    /// in-memory counters, applied once by [`PacketState::flush_observers`].
+    observers: HashMap<&'b str, ObserverTouch<'b>>,
+    /// Transmissions seen in this batch: id, stored first_seen, stored last_seen.
+    transmissions: HashMap<ContentHash, (i64, UnixSecs, UnixSecs)>,
+}
+
+struct ObserverTouch<'b> {
+    idx: i64,
+    name: Option<&'b str>,
+    iata: Option<&'b str>,
+    /// Packets not yet added to `packet_count`.
+    pending: i64,
+    /// Newest packet time not yet written.
+    last: UnixSecs,
+}
+
+impl PacketState<'_> {
+    fn flush_observers(&mut self, tx: &Connection, times: &mut TimeText) -> rusqlite::Result<()> {
+        for touch in self.observers.values().filter(|t| t.pending > 0) {
+            tx.prepare_cached(
+                "UPDATE observers SET packet_count = COALESCE(packet_count, 0) + ?2,
+                     last_seen = ?3, last_packet_at = ?3 WHERE rowid = ?1",
+            )?
+            .execute(params![touch.idx, touch.pending, times.rfc3339(touch.last)])?;
+        }
+        self.observers.clear();
+        Ok(())
+    }
+}
+
+fn non_empty(s: &Option<String>) -> Option<&str> {
+    s.as_deref().filter(|v| !v.trim().is_empty())
+}
+
+fn write_packet<'b>(
     tx: &Connection,
-    p: &PacketObservation,
+    p: &'b PacketObservation,
     times: &mut TimeText,
-    max_obs_id: &mut i64,
+    state: &mut PacketState<'b>,
     counters: &mut WriteCounters,
 ) -> rusqlite::Result<PacketWrite> {
     let now = times.rfc3339(p.received_at).to_owned();
     let hash_hex = p.hash.to_hex();
     let hash = std::str::from_utf8(&hash_hex).unwrap_or_default();
 
-    // 1. Transmission: look up by hash, insert when new.
-    let found = tx
-        .prepare_cached(LOOKUP_TX)?
-        .query_row([hash], |r| {
-            let earlier = match r.get_ref(1)? {
-                ValueRef::Text(stored) => now.as_bytes() < stored,
-                _ => true,
-            };
-            Ok((r.get::<_, i64>(0)?, earlier, r.get::<_, i64>(2)?))
-        })
-        .optional()?;
+    // 1. Transmission: look up by hash (batch cache first), insert when new.
+    let found = match state.transmissions.get(&p.hash) {
+        Some(&(id, first, last)) => Some((id, Some(first), last)),
+        None => tx
+            .prepare_cached(LOOKUP_TX)?
+            .query_row([hash], |r| {
+                let first = match r.get_ref(1)? {
+                    ValueRef::Text(t) => std::str::from_utf8(t).ok().and_then(parse_time),
+                    _ => None,
+                };
+                Ok((r.get::<_, i64>(0)?, first, r.get::<_, i64>(2)?))
+            })
+            .optional()?,
+    };
     let advert_key = p.advert.as_ref().map(|a| a.public_key.to_ascii_lowercase());
     let (transmission_id, new_transmission) = match found {
-        Some((id, earlier, last_seen)) => {
+        Some((id, first, last_seen)) => {
             counters.tx_dupes += 1;
-            if earlier {
-                tx.prepare_cached(UPDATE_TX_FIRST_SEEN)?
-                    .execute(params![id, now])?;
-            }
+            // first_seen only ever moves earlier (an unreadable stored value is replaced).
+            let first = match first {
+                Some(f) if f <= p.received_at => f,
+                _ => {
+                    tx.prepare_cached(UPDATE_TX_FIRST_SEEN)?
+                        .execute(params![id, now])?;
+                    p.received_at
+                }
+            };
             if p.received_at > last_seen {
                 tx.prepare_cached(BUMP_TX_LAST_SEEN)?
                     .execute(params![id, p.received_at])?;
             }
+            state
+                .transmissions
+                .insert(p.hash, (id, first, last_seen.max(p.received_at)));
             (id, false)
         }
         None => {
@@ -353,7 +410,11 @@ fn write_packet(
                 p.received_at,
             ])?;
             counters.tx_inserted += 1;
-            (tx.last_insert_rowid(), true)
+            let id = tx.last_insert_rowid();
+            state
+                .transmissions
+                .insert(p.hash, (id, p.received_at, p.received_at));
+            (id, true)
         }
     };
 
@@ -361,17 +422,44 @@ fn write_packet(
     let observer_idx = match p.observer.as_ref().filter(|o| !o.id.trim().is_empty()) {
         Some(o) => {
             counters.observer_upserts += 1;
-            let args = params![o.id, o.name, o.iata, now];
-            let touched = tx
-                .prepare_cached(TOUCH_OBSERVER_PACKET)?
-                .query_row(args, |r| r.get::<_, i64>(0))
-                .optional()?;
-            Some(match touched {
-                Some(idx) => idx,
-                None => tx
-                    .prepare_cached(INSERT_OBSERVER_PACKET)?
-                    .query_row(args, |r| r.get::<_, i64>(0))?,
-            })
+            let (name, iata) = (non_empty(&o.name), non_empty(&o.iata));
+            match state.observers.get_mut(o.id.as_str()) {
+                // Same observer, nothing new to record but liveness: count it in memory.
+                Some(t)
+                    if name.is_none_or(|n| t.name == Some(n))
+                        && iata.is_none_or(|i| t.iata == Some(i)) =>
+                {
+                    t.pending += 1;
+                    t.last = t.last.max(p.received_at);
+                    Some(t.idx)
+                }
+                _ => {
+                    let args = params![o.id, name, iata, now];
+                    let touched = tx
+                        .prepare_cached(TOUCH_OBSERVER_PACKET)?
+                        .query_row(args, |r| r.get::<_, i64>(0))
+                        .optional()?;
+                    let idx = match touched {
+                        Some(idx) => idx,
+                        None => tx
+                            .prepare_cached(INSERT_OBSERVER_PACKET)?
+                            .query_row(args, |r| r.get::<_, i64>(0))?,
+                    };
+                    let entry = state
+                        .observers
+                        .entry(o.id.as_str())
+                        .or_insert(ObserverTouch {
+                            idx,
+                            name: None,
+                            iata: None,
+                            pending: 0,
+                            last: p.received_at,
+                        });
+                    entry.name = name.or(entry.name);
+                    entry.iata = iata.or(entry.iata);
+                    Some(idx)
+                }
+            }
         }
         None => None,
     };
@@ -393,8 +481,8 @@ fn write_packet(
         |r| r.get(0),
     )?;
     // AUTOINCREMENT ids only grow, so an id above everything that existed is a new row.
-    let observation = if obs_id > *max_obs_id {
-        *max_obs_id = obs_id;
+    let observation = if obs_id > state.max_obs_id {
+        state.max_obs_id = obs_id;
         counters.obs_inserted += 1;
         ObservationWrite::Inserted(obs_id)
     } else {
