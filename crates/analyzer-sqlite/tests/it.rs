@@ -1190,3 +1190,153 @@ fn sigkill_during_a_burst_loses_no_committed_batch() {
     assert_eq!(st.observations % 200, 0);
     assert!(st.observations >= 40 * 200);
 }
+
+#[test]
+fn one_batch_counts_every_packet_of_an_observer() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(&dir.path().join("db"));
+    let mut renamed = packet(3, "O", "[]", T0 + 1);
+    renamed.observer.as_mut().unwrap().name = Some("Renamed".into());
+    let b = batch(vec![
+        packet(1, "O", "[]", T0),
+        packet(2, "O", "[]", T0 + 2),
+        packet(4, "O", "[]", T0 + 1),
+        renamed,
+        packet(5, "P", "[]", T0),
+    ]);
+    let out = s.write_batch(&b).unwrap();
+    assert_eq!(out.counters.observer_upserts, 5);
+    let observers = s.observers().unwrap();
+    let o = observers.iter().find(|o| o.id == "O").unwrap();
+    assert_eq!(o.packet_count, 4);
+    assert_eq!(o.name.as_deref(), Some("Renamed"));
+    assert_eq!(o.last_seen.as_deref(), Some(rfc3339(T0 + 2).as_str()));
+    assert_eq!(o.last_packet_at.as_deref(), Some(rfc3339(T0 + 2).as_str()));
+    let p = observers.iter().find(|o| o.id == "P").unwrap();
+    assert_eq!(p.packet_count, 1);
+    // Every observation of the batch links to its observer.
+    let unlinked: i64 = one(
+        s.connection(),
+        "SELECT COUNT(*) FROM observations WHERE observer_idx IS NULL",
+    );
+    assert_eq!(unlinked, 0);
+}
+
+#[test]
+fn clock_skew_events_and_client_receptions() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(&dir.path().join("db"));
+    let skew = |at| analyzer_db::ClockSkewEvent {
+        observer_id: "OBS".into(),
+        skew_seconds: -3600,
+        at,
+    };
+    let rx = analyzer_db::ClientReception {
+        rx_pubkey: "AB12".into(),
+        heard_key: "CD34".into(),
+        heard_keylen: 2,
+        rssi: Some(-90),
+        snr: Some(5.5),
+        lat: 45.5,
+        lon: -122.6,
+        pos_acc_m: None,
+        rx_at: T0,
+        ingested_at: T0 + 1,
+        src: "rxlog".into(),
+        rx_name: Some("phone".into()),
+    };
+    let mut bad_rx = rx.clone();
+    bad_rx.lat = 123.0;
+    let b = WriteBatch {
+        clock_skews: vec![skew(T0), skew(T0 + 60)],
+        client_receptions: vec![rx.clone(), rx, bad_rx],
+        ..WriteBatch::default()
+    };
+    let out = s.write_batch(&b).unwrap();
+    assert_eq!(out.rejected.len(), 1);
+    assert_eq!(out.rejected[0].kind, RecordKind::ClientReception);
+    s.write_batch(&WriteBatch {
+        clock_skews: vec![skew(T0 + 2 * 86_400)],
+        ..WriteBatch::default()
+    })
+    .unwrap();
+    let o = &s.observers().unwrap()[0];
+    assert_eq!(o.clock_skew_seconds, Some(-3600));
+    assert_eq!(
+        o.clock_skew_count_24h, 1,
+        "the count restarts after a quiet day"
+    );
+    assert_eq!(
+        o.clock_last_naive_at.as_deref(),
+        Some(rfc3339(T0 + 2 * 86_400).as_str())
+    );
+    let c = s.connection();
+    let n: i64 = one(c, "SELECT COUNT(*) FROM client_receptions");
+    assert_eq!(n, 1, "the same reception twice is stored once");
+    let key: String = one(c, "SELECT rx_pubkey FROM client_receptions");
+    assert_eq!(key, "ab12");
+    let name: String = one(c, "SELECT name FROM client_observers WHERE pubkey = 'ab12'");
+    assert_eq!(name, "phone");
+}
+
+#[test]
+fn background_backfill_interleaves_with_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("legacy.db");
+    build_legacy_db(&path);
+    // Grow the legacy file so the last_seen backfill needs several steps.
+    {
+        let c = Connection::open(&path).unwrap();
+        let tx = c.unchecked_transaction().unwrap();
+        for n in 0..2500 {
+            tx.execute(
+                "INSERT INTO transmissions (raw_hex, hash, first_seen, payload_type)
+                 VALUES ('00', ?1, '2026-05-01T00:00:00Z', 2)",
+                [format!("{n:016x}")],
+            )
+            .unwrap();
+            let id = tx.last_insert_rowid();
+            tx.execute(
+                "INSERT INTO observations (transmission_id, observer_idx, timestamp)
+                 VALUES (?1, 1, ?2)",
+                params![id, T0 + n],
+            )
+            .unwrap();
+        }
+        tx.commit().unwrap();
+    }
+    let options = OpenOptions {
+        background_batch_rows: 500,
+        ..OpenOptions::default()
+    };
+    let mut s = SqliteStorage::open(&path, options).unwrap();
+    let mut progress_steps = 0;
+    let mut written = 0u64;
+    loop {
+        let step = s.run_background_step().unwrap();
+        // The writer keeps going between steps.
+        s.write_batch(&batch(vec![packet(900_000 + written, "OBS-A", "[]", T0)]))
+            .unwrap();
+        written += 1;
+        match step {
+            BackgroundStep::Idle => break,
+            BackgroundStep::Progress { job, rows } => {
+                progress_steps += 1;
+                assert!(rows <= 500, "{job}: {rows}");
+            }
+            BackgroundStep::Finished { .. } => {}
+        }
+    }
+    assert!(progress_steps >= 5, "{progress_steps}");
+    let zero: i64 = one(
+        s.connection(),
+        "SELECT COUNT(*) FROM transmissions t WHERE last_seen = 0
+         AND EXISTS (SELECT 1 FROM observations o WHERE o.transmission_id = t.id)",
+    );
+    assert_eq!(zero, 0);
+    let status: String = one(
+        s.connection(),
+        "SELECT status FROM _async_migrations WHERE name = 'tx_last_seen_backfill_v1'",
+    );
+    assert_eq!(status, "done");
+}
