@@ -17,6 +17,8 @@ pub mod event;
 pub mod mesh;
 pub mod mqtt;
 pub mod names;
+#[cfg(feature = "publish")]
+pub mod publish;
 pub mod radio;
 mod sim;
 pub mod time;

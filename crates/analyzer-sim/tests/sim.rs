@@ -412,3 +412,103 @@ fn demo_streams_are_unbounded_and_start_when_asked() {
     // 0.5 packets/s originated, plus the replies they cause.
     assert!((0.5..1.0).contains(&rate), "{rate} packets/s");
 }
+
+#[cfg(feature = "publish")]
+mod publishing {
+    use super::*;
+    use analyzer_sim::publish::{Pace, PublishError, PublishOptions, publish};
+    use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, QoS};
+    use std::time::Duration;
+
+    fn options(broker: String) -> PublishOptions {
+        PublishOptions {
+            broker,
+            client_id: "analyzer-sim-test".to_owned(),
+            credentials: None,
+            pace: Pace::Rate(2_000.0),
+            max_messages: Some(250),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_subscriber_receives_every_event_as_the_bridge_renders_it() {
+        let addr = analyzer_ingest::broker::start("127.0.0.1:0".parse().unwrap()).unwrap();
+        let (subscriber, mut event_loop) = AsyncClient::new(
+            MqttOptions::new("subscriber", "127.0.0.1", addr.port()),
+            100,
+        );
+        subscriber
+            .subscribe("meshcore/#", QoS::AtMostOnce)
+            .await
+            .unwrap();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok(event) = event_loop.poll().await {
+                match event {
+                    Event::Incoming(Incoming::SubAck(_)) => {
+                        let _ = tx.send(None);
+                    }
+                    Event::Incoming(Incoming::Publish(p)) => {
+                        let _ = tx.send(Some((p.topic, p.payload.to_vec())));
+                    }
+                    _ => {}
+                }
+            }
+        });
+        assert_eq!(
+            tokio::time::timeout(Duration::from_secs(10), rx.recv())
+                .await
+                .unwrap(),
+            Some(None)
+        );
+
+        let config = SimConfig {
+            status_interval_ms: 5_000,
+            ..small(6, 200)
+        };
+        let events: Vec<SimEvent> = Simulator::new(config).unwrap().collect();
+        assert!(events.len() > 250);
+        let broker = format!("mqtt://127.0.0.1:{}", addr.port());
+        let stats = publish(events.clone(), &options(broker), std::future::pending())
+            .await
+            .unwrap();
+        assert_eq!(stats.total(), 250);
+        let statuses = events[..250]
+            .iter()
+            .filter(|e| matches!(e, SimEvent::Status(_)))
+            .count();
+        assert!(statuses > 0);
+        assert_eq!(stats.statuses, statuses as u64);
+        for event in &events[..250] {
+            let expected = mqtt::render(event);
+            let received = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+                .await
+                .expect("message within 10 s")
+                .flatten()
+                .unwrap();
+            assert_eq!(received.0, expected.topic);
+            assert_eq!(String::from_utf8(received.1).unwrap(), expected.payload);
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_broker_is_a_connection_error() {
+        // Bind then drop a listener: nothing listens on that port any more.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let events = Simulator::new(small(6, 20)).unwrap();
+        let result = publish(
+            events,
+            &options(format!("mqtt://127.0.0.1:{port}")),
+            std::future::pending(),
+        )
+        .await;
+        assert!(
+            matches!(result, Err(PublishError::Connection { .. })),
+            "{result:?}"
+        );
+    }
+}
