@@ -3,7 +3,9 @@
 //! take them to committed rows. Reports observations/s, publish rate and commit latency, and
 //! fails if a single observation is missing.
 //!
-//! `cargo bench -p analyzer-ingest --bench ingest_throughput [-- N]` (default N = 60000).
+//! `cargo bench -p analyzer-ingest --bench ingest_throughput [-- N] [--sqlite]` (default
+//! N = 60000). With `--sqlite` rows go to a fresh SQLite database in a temp directory
+//! (`synchronous=NORMAL`, WAL) instead of the in-memory writer.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -76,6 +78,8 @@ fn main() {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(60_000);
+    let sqlite = std::env::args().any(|a| a == "--sqlite");
+    let dir = tempfile::tempdir().unwrap();
     let per_observer = n / OBSERVERS.len() as u32;
     let total = u64::from(per_observer) * OBSERVERS.len() as u64;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -91,7 +95,14 @@ fn main() {
         .unwrap();
         let sources = resolve_sources(&config, &EnvVars::default()).unwrap();
         let writer = MemoryWriter::default();
-        let ingest = Ingest::start(&config, sources, build_decoder(&config, None), Box::new(writer.clone()), IngestOptions::from_config(&config)).unwrap();
+        let sink: Box<dyn analyzer_ingest::BatchWriter> = if sqlite {
+            let db = dir.path().join("bench.db");
+            Box::new(analyzer_sqlite::SqliteStorage::open(&db, analyzer_sqlite::OpenOptions::default()).unwrap())
+        } else {
+            Box::new(writer.clone())
+        };
+        println!("storage                 {}", if sqlite { "SQLite (WAL, synchronous=NORMAL)" } else { "in-memory writer" });
+        let ingest = Ingest::start(&config, sources, build_decoder(&config, None), sink, IngestOptions::from_config(&config)).unwrap();
         while !ingest.source_statuses()[0].connected {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
@@ -109,7 +120,14 @@ fn main() {
         }
         let elapsed = started.elapsed();
         let stats = ingest.stats();
-        let rows = writer.with(|s| s.observations.len());
+        let rows = if sqlite {
+            use analyzer_db::StorageReader;
+            let reader = analyzer_sqlite::SqliteReader::open(dir.path().join("bench.db"), &analyzer_sqlite::OpenOptions::default()).unwrap();
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+            reader.stats(now).unwrap().observations as usize
+        } else {
+            writer.with(|s| s.observations.len())
+        };
         println!("messages published      {total} from {} observers ({per_observer} transmissions each)", OBSERVERS.len());
         println!("publish (all acked)     {:.2} s  ({:.0} msg/s)", publish_time.as_secs_f64(), total as f64 / publish_time.as_secs_f64());
         println!("ingest to committed rows {:.2} s  ({:.0} observations/s)", elapsed.as_secs_f64(), stats.obs_inserted as f64 / elapsed.as_secs_f64());

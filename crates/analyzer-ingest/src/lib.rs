@@ -73,10 +73,10 @@ pub struct IngestOptions {
 }
 
 /// Upper bound of the queue: with back-pressure a bigger buffer only adds latency.
-const MAX_QUEUE: usize = 10_000;
+const MAX_QUEUE: usize = 2_048;
 
 impl IngestOptions {
-    /// Options from `config.json`: `ingestBufferSize` (capped at 10 000) and
+    /// Options from `config.json`: `ingestBufferSize` (capped at 2048) and
     /// `mqtt.watchdogSilenceSec`.
     pub fn from_config(config: &Config) -> Self {
         let silence = std::time::Duration::from_secs(config.watchdog_silence_sec());

@@ -76,7 +76,7 @@ pub struct WriterOptions {
 impl Default for WriterOptions {
     fn default() -> Self {
         Self {
-            max_batch: 2000,
+            max_batch: 500,
             idle_interval: Duration::from_millis(250),
             max_attempts: 5,
         }

@@ -413,3 +413,81 @@ async fn watchdog_forces_a_reconnect_after_silence() {
     .await;
     ingest.shutdown().await;
 }
+
+/// The whole path into a real SQLite database: rows, dedup, node upsert, dropped packet,
+/// observer status, read back through the storage reader.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_broker_into_sqlite() {
+    use analyzer_db::StorageReader;
+    // An advert with a dummy signature (vector v100): recorded in dropped_packets only.
+    const BAD_SIGNATURE: &str = "1200AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA78563412BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB9440933402E0E6B8F853656E736F723100740E220B";
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("meshcore.db");
+    let storage =
+        analyzer_sqlite::SqliteStorage::open(&db, analyzer_sqlite::OpenOptions::default()).unwrap();
+    let addr = embedded_broker();
+    let (config, sources) =
+        config_for(json!([{"name": "sql", "broker": format!("mqtt://{addr}")}]));
+    let ingest = Ingest::start(
+        &config,
+        sources,
+        build_decoder(&config, None),
+        Box::new(storage),
+        IngestOptions::from_config(&config),
+    )
+    .unwrap();
+    let mut events = ingest.subscribe();
+    wait_connected(&ingest).await;
+    let messages = vec![
+        ("meshcore/SJC/OBS1/status".to_owned(), br#"{"status":"online","origin":"Roof","model":"Heltec V3","stats":{"noise_floor":-110}}"#.to_vec()),
+        packet("OBS1", TXT_MSG),
+        packet("OBS2", TXT_MSG),
+        packet("OBS1", ADVERT),
+        packet("OBS1", TXT_MSG),
+        packet("OBS1", BAD_SIGNATURE),
+    ];
+    publish_all(addr, "sql-pub", &messages).await;
+    wait_for(
+        "all processed and committed",
+        Duration::from_secs(10),
+        || {
+            let s = ingest.stats();
+            s.received >= messages.len() as u64 && s.obs_inserted + s.obs_duplicates >= 4
+        },
+    )
+    .await;
+    assert_eq!(ingest.rejections(), vec![("invalid_signature", 1)]);
+    ingest.shutdown().await;
+
+    let reader =
+        analyzer_sqlite::SqliteReader::open(&db, &analyzer_sqlite::OpenOptions::default()).unwrap();
+    let stats = reader.stats(analyzer_ingest_now()).unwrap();
+    assert_eq!(stats.transmissions, 2, "{stats:?}");
+    assert_eq!(stats.observations, 3, "{stats:?}");
+    assert_eq!(stats.nodes_all_time, 1, "{stats:?}");
+    assert_eq!(stats.repeaters, 1, "{stats:?}");
+    assert_eq!(stats.signature_drops, 1, "{stats:?}");
+    let observers = reader.observers().unwrap();
+    let roof = observers
+        .iter()
+        .find(|o| o.id == "OBS1")
+        .expect("observer row");
+    assert_eq!(roof.model.as_deref(), Some("Heltec V3"));
+    let tx = reader.transmission_by_hash("b1f07307cbc01ce5").unwrap();
+    assert_eq!(tx.observations.len(), 2);
+    let mut new_rows = 0;
+    while let Ok(event) = events.try_recv() {
+        if let IngestEvent::Packet(p) = event {
+            assert!(p.write.observation.id() > 0);
+            new_rows += 1;
+        }
+    }
+    assert_eq!(new_rows, 3);
+}
+
+fn analyzer_ingest_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
