@@ -19,12 +19,12 @@ pub mod time;
 pub use error::{BoxError, DbError, DbResult};
 pub use records::{
     BatchOutcome, ClientReception, ClockSkewEvent, ContentHash, ContentHashParseError,
-    DroppedPacket, NodeAdvert, ObservationWrite, ObserverRef, ObserverStatus, PacketObservation,
-    PacketWrite, RecordKind, Rejected, WriteBatch, WriteCounters,
+    DroppedPacket, NeighborEdge, NodeAdvert, ObservationWrite, ObserverRef, ObserverStatus,
+    PacketObservation, PacketWrite, RecordKind, Rejected, WriteBatch, WriteCounters,
 };
 pub use rows::{
-    NodeRow, ObservationRow, ObserverRow, StoreStats, TransmissionPage, TransmissionPageQuery,
-    TransmissionRow, Watermark,
+    NeighborEdgeRow, NodeRow, ObservationRow, ObserverRow, StoreStats, TransmissionPage,
+    TransmissionPageQuery, TransmissionRow, Watermark,
 };
 pub use time::UnixSecs;
 
@@ -187,4 +187,9 @@ pub trait Storage: StorageReader {
 
     /// Flushes the write-ahead log into the main file and truncates it.
     fn checkpoint(&mut self) -> DbResult<()>;
+
+    /// Adds neighbour-graph evidence in one transaction: each edge's count is added to the
+    /// stored count and `last_seen` only moves forward. Self-edges and empty keys are
+    /// skipped. Returns the number of edges written.
+    fn write_neighbor_edges(&mut self, edges: &[NeighborEdge]) -> DbResult<usize>;
 }

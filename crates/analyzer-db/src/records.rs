@@ -395,3 +395,16 @@ pub struct BatchOutcome {
     /// Counters.
     pub counters: WriteCounters,
 }
+
+/// One undirected neighbour relation derived from observations (spec ingest.md §5.1).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NeighborEdge {
+    /// One node's public key (any case; stored lower-case, ordered so `node_a <= node_b`).
+    pub node_a: String,
+    /// The other node's public key.
+    pub node_b: String,
+    /// Supporting observations to add to the edge's count.
+    pub count: i64,
+    /// Time of the newest supporting observation.
+    pub last_seen: UnixSecs,
+}

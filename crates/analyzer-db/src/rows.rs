@@ -203,3 +203,16 @@ pub struct Watermark {
     /// `MAX(observations.id)`, 0 when empty.
     pub observation_id: i64,
 }
+
+/// One `neighbor_edges` row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NeighborEdgeRow {
+    /// Lower-case public key, `node_a <= node_b` (legacy rows may hold an empty `node_a`).
+    pub node_a: String,
+    /// Lower-case public key.
+    pub node_b: String,
+    /// Supporting observations.
+    pub count: i64,
+    /// Newest supporting observation (RFC3339 as stored).
+    pub last_seen: Option<String>,
+}

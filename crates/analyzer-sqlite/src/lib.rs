@@ -164,6 +164,11 @@ impl SqliteStorage {
         Ok(())
     }
 
+    /// All `neighbor_edges` rows (the persisted neighbour graph).
+    pub fn neighbor_edges(&self) -> DbResult<Vec<analyzer_db::NeighborEdgeRow>> {
+        read::neighbor_edges(&self.conn)
+    }
+
     /// Direct access to the connection for tests and diagnostics in this workspace.
     #[doc(hidden)]
     pub fn connection(&self) -> &Connection {
@@ -196,6 +201,11 @@ impl SqliteReader {
             return Err(DbError::UnsupportedSchema("no transmissions table".into()));
         }
         Ok(Self { conn })
+    }
+
+    /// All `neighbor_edges` rows (the persisted neighbour graph).
+    pub fn neighbor_edges(&self) -> DbResult<Vec<analyzer_db::NeighborEdgeRow>> {
+        read::neighbor_edges(&self.conn)
     }
 }
 
@@ -347,6 +357,10 @@ impl Storage for SqliteStorage {
 
     fn incremental_vacuum(&mut self, max_pages: u32) -> DbResult<VacuumReport> {
         retention::incremental_vacuum(&self.conn, max_pages)
+    }
+
+    fn write_neighbor_edges(&mut self, edges: &[analyzer_db::NeighborEdge]) -> DbResult<usize> {
+        write::write_neighbor_edges(&mut self.conn, edges)
     }
 
     fn checkpoint(&mut self) -> DbResult<()> {

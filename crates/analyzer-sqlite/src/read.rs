@@ -3,7 +3,7 @@
 
 use analyzer_db::time::rfc3339;
 use analyzer_db::{
-    DbResult, NodeRow, ObservationRow, ObserverRow, StoreStats, TransmissionPage,
+    DbResult, NeighborEdgeRow, NodeRow, ObservationRow, ObserverRow, StoreStats, TransmissionPage,
     TransmissionPageQuery, TransmissionRow, UnixSecs, Watermark,
 };
 use rusqlite::types::ValueRef;
@@ -156,6 +156,9 @@ pub(crate) fn load_transmissions(
     conn: &Connection,
     q: &TransmissionPageQuery,
 ) -> DbResult<TransmissionPage> {
+    // One read transaction: the page, its cursor and its observations are one snapshot.
+    let snapshot = conn.unchecked_transaction().map_err(map_err)?;
+    let conn: &Connection = &snapshot;
     let before = q.before_id.unwrap_or(i64::MAX);
     let scan = i64::try_from(q.scan_limit.max(1)).unwrap_or(i64::MAX);
     // The smallest id this page examines becomes the next cursor (PK-only scan).
@@ -209,6 +212,8 @@ pub(crate) fn transmissions_after(
 ) -> DbResult<Vec<TransmissionRow>> {
     let sql = format!("SELECT {TX_COLUMNS} FROM transmissions WHERE id > ?1 ORDER BY id LIMIT ?2");
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let snapshot = conn.unchecked_transaction().map_err(map_err)?;
+    let conn: &Connection = &snapshot;
     let mut stmt = conn.prepare_cached(&sql).map_err(map_err)?;
     let mut txs = stmt
         .query_map(params![after_id, limit], tx_row)
@@ -363,4 +368,23 @@ fn int(r: &Row<'_>, i: usize) -> rusqlite::Result<Option<i64>> {
             .and_then(|s| s.trim().parse().ok()),
         _ => None,
     })
+}
+
+pub(crate) fn neighbor_edges(conn: &Connection) -> DbResult<Vec<NeighborEdgeRow>> {
+    let mut stmt = conn
+        .prepare_cached("SELECT node_a, node_b, count, last_seen FROM neighbor_edges")
+        .map_err(map_err)?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok(NeighborEdgeRow {
+                node_a: text(r, 0)?.unwrap_or_default(),
+                node_b: text(r, 1)?.unwrap_or_default(),
+                count: int(r, 2)?.unwrap_or(1),
+                last_seen: text(r, 3)?,
+            })
+        })
+        .map_err(map_err)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(map_err)?;
+    Ok(rows)
 }

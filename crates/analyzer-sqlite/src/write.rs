@@ -23,7 +23,7 @@ use analyzer_db::{
 };
 use std::collections::HashMap;
 
-use analyzer_db::ContentHash;
+use analyzer_db::{ContentHash, NeighborEdge};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
@@ -626,4 +626,37 @@ fn write_reception(
             .execute(params![rx_pubkey, r.rx_name, ingested])?;
     }
     Ok(())
+}
+
+/// Upserts neighbour edges in one transaction (spec ingest.md §5.1).
+pub(crate) fn write_neighbor_edges(
+    conn: &mut Connection,
+    edges: &[NeighborEdge],
+) -> DbResult<usize> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(map_err)?;
+    let mut written = 0;
+    let mut times = TimeText::default();
+    for e in edges {
+        let (a, b) = (
+            e.node_a.trim().to_ascii_lowercase(),
+            e.node_b.trim().to_ascii_lowercase(),
+        );
+        if a.is_empty() || b.is_empty() || a == b || e.count <= 0 {
+            continue;
+        }
+        let (a, b) = if a <= b { (a, b) } else { (b, a) };
+        tx.prepare_cached(
+            "INSERT INTO neighbor_edges (node_a, node_b, count, last_seen) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(node_a, node_b) DO UPDATE SET
+                 count = COALESCE(count, 0) + excluded.count,
+                 last_seen = MAX(COALESCE(last_seen, ''), excluded.last_seen)",
+        )
+        .and_then(|mut st| st.execute(params![a, b, e.count, times.rfc3339(e.last_seen)]))
+        .map_err(map_err)?;
+        written += 1;
+    }
+    tx.commit().map_err(map_err)?;
+    Ok(written)
 }

@@ -1340,3 +1340,37 @@ fn background_backfill_interleaves_with_writes() {
     );
     assert_eq!(status, "done");
 }
+
+#[test]
+fn neighbor_edges_accumulate_and_age_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(&dir.path().join("db"));
+    let edge = |a: &str, b: &str, count, at| analyzer_db::NeighborEdge {
+        node_a: a.into(),
+        node_b: b.into(),
+        count,
+        last_seen: at,
+    };
+    let n = s
+        .write_neighbor_edges(&[
+            edge("BB", "aa", 2, T0),
+            edge("aa", "bb", 1, T0 - 100),
+            edge("cc", "CC", 1, T0),
+            edge("", "dd", 1, T0),
+            edge("ee", "ff", 1, T0 - 10 * 86_400),
+        ])
+        .unwrap();
+    assert_eq!(n, 3);
+    let mut edges = s.neighbor_edges().unwrap();
+    edges.sort_by(|x, y| x.node_a.cmp(&y.node_a));
+    assert_eq!(edges.len(), 2);
+    assert_eq!(
+        (edges[0].node_a.as_str(), edges[0].node_b.as_str()),
+        ("aa", "bb")
+    );
+    assert_eq!(edges[0].count, 3);
+    assert_eq!(edges[0].last_seen.as_deref(), Some(rfc3339(T0).as_str()));
+    let r = s.prune_step(&RetentionPolicy::default(), T0, 100).unwrap();
+    assert_eq!(r.neighbor_edges, 1);
+    assert_eq!(s.neighbor_edges().unwrap().len(), 1);
+}
