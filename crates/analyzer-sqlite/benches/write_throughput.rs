@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use analyzer_db::{
     ContentHash, NodeAdvert, ObserverRef, ObserverStatus, PacketObservation, Storage,
-    StorageReader, WriteBatch,
+    StorageReader, TransmissionPageQuery, WriteBatch,
 };
 use analyzer_sqlite::{OpenOptions, SqliteStorage, Synchronous};
 
@@ -158,6 +158,36 @@ fn run(total: u64, batch_size: usize, sync: Synchronous) {
                 .map(|m| m.len())
                 .unwrap_or(0) as f64
                 / 1e6,
+    );
+    // Startup-style read: newest-first keyset pages of 10,000 transmissions with their
+    // observations, over the whole file (what the in-memory store's loader does).
+    store.checkpoint().expect("checkpoint");
+    let t = Instant::now();
+    let (mut n_tx, mut n_obs, mut before) = (0usize, 0usize, None);
+    loop {
+        let page = store
+            .load_transmissions(&TransmissionPageQuery {
+                before_id: before,
+                min_last_seen: None,
+                scan_limit: 10_000,
+            })
+            .expect("load");
+        n_tx += page.transmissions.len();
+        n_obs += page
+            .transmissions
+            .iter()
+            .map(|t| t.observations.len())
+            .sum::<usize>();
+        match page.next_before_id {
+            Some(b) => before = Some(b),
+            None => break,
+        }
+    }
+    let load = t.elapsed();
+    println!(
+        "  load: {n_tx} transmissions + {n_obs} observations in {:.2}s ({:.0} observations/s)",
+        load.as_secs_f64(),
+        n_obs as f64 / load.as_secs_f64()
     );
     // A few random repeats of the same observer and path merge into one row.
     assert!(stats.observations <= total && stats.observations > total * 99 / 100);

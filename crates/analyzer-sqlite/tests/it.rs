@@ -1374,3 +1374,33 @@ fn neighbor_edges_accumulate_and_age_out() {
     assert_eq!(r.neighbor_edges, 1);
     assert_eq!(s.neighbor_edges().unwrap().len(), 1);
 }
+
+#[test]
+fn vacuum_on_startup_converts_a_legacy_file_and_keeps_links() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("legacy.db");
+    build_legacy_db(&path);
+    let options = OpenOptions {
+        vacuum_on_startup: true,
+        ..OpenOptions::default()
+    };
+    let s = SqliteStorage::open(&path, options).unwrap();
+    assert_eq!(s.auto_vacuum_mode().unwrap(), 2);
+    let links: Vec<(i64, String)> = s
+        .connection()
+        .prepare("SELECT id, observer_id FROM packets_v WHERE observer_id IS NOT NULL ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        links,
+        [
+            (1, "OBS-A".into()),
+            (4, "OBS-C".into()),
+            (5, "OBS-D".into()),
+            (8, "OBS-C".into())
+        ]
+    );
+}
