@@ -23,6 +23,7 @@
 
 #[cfg(feature = "embedded-broker")]
 pub mod broker;
+pub mod follow;
 pub mod geo;
 pub mod memory;
 pub mod message;

@@ -491,3 +491,77 @@ fn analyzer_ingest_now() -> i64 {
         .unwrap()
         .as_secs() as i64
 }
+
+/// Following a database written by another process: every new row exactly once, also when
+/// pages are smaller than the backlog and observations arrive late.
+#[test]
+fn follower_sees_every_new_row_once() {
+    use analyzer_db::{Storage, Watermark, WriteBatch};
+    use analyzer_ingest::follow::Follower;
+    use analyzer_ingest::process::{Processor, RawMessage, SourceMeta};
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("follow.db");
+    let mut storage =
+        analyzer_sqlite::SqliteStorage::open(&db, analyzer_sqlite::OpenOptions::default()).unwrap();
+    let config = Config::default();
+    let processor = Processor::new(
+        &config,
+        build_decoder(&config, None),
+        vec![SourceMeta::default()],
+    );
+    let rejects = analyzer_ingest::RejectCounters::default();
+    let mut write = |items: &[(&str, u32)]| {
+        let mut batch = WriteBatch::default();
+        for (observer, n) in items {
+            let raw = format!("0A00D69FD7A5{n:08X}5DB07337749AE61FA53A4788");
+            let payload = json!({"raw": raw}).to_string();
+            let topic = format!("meshcore/SJC/{observer}/packets");
+            let msg = RawMessage {
+                source: 0,
+                topic: &topic,
+                payload: payload.as_bytes(),
+                retained: false,
+                now: analyzer_ingest_now(),
+            };
+            processor.process(&msg, &mut batch, &rejects);
+        }
+        Storage::write_batch(&mut storage, &batch).unwrap();
+    };
+    let reader =
+        analyzer_sqlite::SqliteReader::open(&db, &analyzer_sqlite::OpenOptions::default()).unwrap();
+    let mut follower = Follower::new(
+        reader,
+        Watermark {
+            transmission_id: 0,
+            observation_id: 0,
+        },
+        2,
+    );
+
+    write(&[("A", 1)]);
+    let rows = follower.poll().unwrap();
+    assert_eq!((rows.transmissions.len(), rows.observations.len()), (1, 0));
+    assert_eq!(rows.transmissions[0].observations.len(), 1);
+
+    // A late observation of tx 1 and three new transmissions; pages of 2.
+    write(&[("B", 1), ("A", 2), ("A", 3), ("A", 4)]);
+    let mut txs = Vec::new();
+    let mut late = Vec::new();
+    for _ in 0..5 {
+        let rows = follower.poll().unwrap();
+        txs.extend(rows.transmissions.iter().map(|t| t.id));
+        late.extend(rows.observations.iter().map(|o| (o.transmission_id, o.id)));
+    }
+    assert_eq!(txs, vec![2, 3, 4]);
+    assert_eq!(late.len(), 1, "{late:?}");
+    assert_eq!(late[0].0, 1);
+    assert!(follower.poll().unwrap().is_empty());
+    assert_eq!(
+        follower.watermark(),
+        Watermark {
+            transmission_id: 4,
+            observation_id: 5
+        }
+    );
+}
