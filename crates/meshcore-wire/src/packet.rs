@@ -227,6 +227,13 @@ impl Packet {
 }
 
 /// Decodes frames: holds the channel keys and options. Build once and share (`Send + Sync`).
+///
+/// Channel messages are tried only against keys whose channel hash byte matches the frame's,
+/// MAC first, AES only after a MAC match. CoreScope instead tries every key in random order
+/// (spec §11.5); see [`crate::channel`] for when the two can differ.
+///
+/// Advert signatures are verified with a small cache (default 4096 results, keyed by SHA-256
+/// of the whole advert payload), because every observer reports the same advert.
 #[derive(Debug)]
 pub struct Decoder {
     channels: ChannelTable,
