@@ -21,7 +21,7 @@ use std::sync::Arc;
 use meshcore_wire::crypto::{ChannelKey, PUBLIC_CHANNEL_KEY};
 use meshcore_wire::encode::{
     AdvertAppData, Control, EncodeError, Frame, MAX_FRAME_SIZE, Path, Payload, PeerBody,
-    PeerSecret, TransportCodes, ack_code, snr_to_byte,
+    PeerSecret, SensorTelemetry, TransportCodes, ack_code, snr_to_byte,
 };
 use meshcore_wire::{PayloadType, RouteType};
 use rand::{Rng, RngExt, SeedableRng};
@@ -538,6 +538,12 @@ impl Simulator {
         let next = due + (period as f64 * (0.8 + 0.4 * self.rng.random::<f64>())) as u64;
         self.advert_turns.push(Reverse((next, node)));
         let timestamp = self.clock(node, now_us);
+        // Sensors report a slowly sagging battery and a daily temperature cycle.
+        let day_phase = (now_us / 1_000_000 % 86_400) as f64 / 86_400.0 * std::f64::consts::TAU;
+        // CoreScope skips NULs after the name, so keep the low byte of the battery non-zero.
+        let battery_mv = (3_600 + self.rng.random_range(0..500)) | 1;
+        let temperature_centi_c =
+            (1_200.0 - 600.0 * day_phase.cos() + 100.0 * radio::normal(&mut self.rng)) as i16;
         // One advert in ten is a zero-hop advert (only neighbours hear it).
         let zero_hop = self.rng.random_bool(0.1);
         let n = &self.mesh.nodes[node as usize];
@@ -547,6 +553,10 @@ impl Simulator {
             feat1: None,
             feat2: None,
             name: Some(&n.name),
+            telemetry: (n.role == Role::Sensor).then_some(SensorTelemetry {
+                battery_mv,
+                temperature_centi_c,
+            }),
         };
         let payload = Payload::Advert {
             key: &n.key,

@@ -38,7 +38,7 @@ fn every_frame_decodes_and_carries_what_was_sent() {
     let keys: HashSet<[u8; 32]> = sim.mesh().nodes.iter().map(|n| n.public_key).collect();
     let mut seen_types = HashSet::new();
     let mut seen_hash_sizes = HashSet::new();
-    let (mut packets, mut malformed, mut statuses) = (0, 0, 0);
+    let (mut packets, mut malformed, mut statuses, mut sensor_adverts) = (0, 0, 0, 0);
     let mut last_time = 0;
     for event in sim {
         assert!(event.time_ms() >= last_time, "events come in time order");
@@ -68,6 +68,13 @@ fn every_frame_decodes_and_carries_what_was_sent() {
             Payload::Advert(advert) => {
                 assert_eq!(advert.signature_valid, Some(true));
                 assert!(keys.contains(&advert.public_key));
+                if advert.advert_type() == Some(4) {
+                    sensor_adverts += 1;
+                    let battery = advert.battery_mv.expect("sensor battery");
+                    assert!((3_600..4_100).contains(&battery), "{battery}");
+                    let celsius = advert.temperature_c().expect("sensor temperature");
+                    assert!((-10.0..35.0).contains(&celsius), "{celsius}");
+                }
                 assert!(
                     names.contains(advert.name.as_deref().unwrap_or(""))
                         || advert.name_cut_bytes == 0
@@ -98,6 +105,7 @@ fn every_frame_decodes_and_carries_what_was_sent() {
         }
     }
     assert!(statuses > 0, "observers report their status");
+    assert!(sensor_adverts > 0, "sensors advertise telemetry");
     let share = malformed as f64 / packets as f64;
     assert!((0.005..0.02).contains(&share), "malformed share {share}");
     for expected in [

@@ -272,6 +272,19 @@ pub struct AdvertAppData<'a> {
     pub feat2: Option<u16>,
     /// Node name.
     pub name: Option<&'a str>,
+    /// Sensor telemetry after the name and a NUL (CoreScope's extension for sensor adverts,
+    /// vector v100); the name is cut shorter to make room.
+    pub telemetry: Option<SensorTelemetry>,
+}
+
+/// Battery and temperature a sensor appends to its advert app data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SensorTelemetry {
+    /// Battery voltage, mV (CoreScope shows 1..=10000). CoreScope skips every NUL after the
+    /// name before reading it, so a value whose low byte is 0 is misread there.
+    pub battery_mv: u16,
+    /// Temperature in hundredths of a degree Celsius (CoreScope shows -5000..=10000).
+    pub temperature_centi_c: i16,
 }
 
 impl AdvertAppData<'_> {
@@ -297,11 +310,18 @@ impl AdvertAppData<'_> {
             out[len..len + 2].copy_from_slice(&feat2.to_le_bytes());
             len += 2;
         }
+        let telemetry_len = if self.telemetry.is_some() { 5 } else { 0 };
         if let Some(name) = self.name {
             flags |= 0x80;
-            let name = truncate_utf8(name, MAX_ADVERT_DATA_SIZE - len);
+            let name = truncate_utf8(name, MAX_ADVERT_DATA_SIZE - len - telemetry_len);
             out[len..len + name.len()].copy_from_slice(name.as_bytes());
             len += name.len();
+        }
+        if let Some(telemetry) = self.telemetry {
+            out[len] = 0;
+            out[len + 1..len + 3].copy_from_slice(&telemetry.battery_mv.to_le_bytes());
+            out[len + 3..len + 5].copy_from_slice(&telemetry.temperature_centi_c.to_le_bytes());
+            len += 5;
         }
         out[0] = flags;
         Ok(len)
@@ -1065,6 +1085,7 @@ mod tests {
             feat1: None,
             feat2: None,
             name: Some("Kpa Roof Solar"),
+            telemetry: None,
         }
         .encode(&mut app)
         .unwrap();
@@ -1088,6 +1109,54 @@ mod tests {
     }
 
     #[test]
+    fn sensor_telemetry_rebuilds_v100() {
+        let raw = unhex(
+            "1200AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA78563412BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB9440933402E0E6B8F853656E736F723100740E220B",
+        );
+        let mut app = [0u8; MAX_ADVERT_DATA_SIZE];
+        let app_len = AdvertAppData {
+            kind: AdvertType::Sensor,
+            location: Some((37.0, -122.1)),
+            feat1: None,
+            feat2: None,
+            name: Some("Sensor1"),
+            telemetry: Some(SensorTelemetry {
+                battery_mv: 3700,
+                temperature_centi_c: 2850,
+            }),
+        }
+        .encode(&mut app)
+        .unwrap();
+        let frame = Frame::direct(
+            Path::empty(1).unwrap(),
+            Payload::SignedAdvert {
+                public_key: &[0xAA; 32],
+                timestamp: 0x12345678,
+                signature: &[0xBB; 64],
+                app_data: &app[..app_len],
+            },
+        );
+        assert_eq!(frame.to_vec().unwrap(), raw);
+        // A long name is cut so that the telemetry still fits in 32 bytes.
+        let app_len = AdvertAppData {
+            kind: AdvertType::Sensor,
+            location: Some((37.0, -122.1)),
+            feat1: None,
+            feat2: None,
+            name: Some("A very long sensor name indeed"),
+            telemetry: Some(SensorTelemetry {
+                battery_mv: 1,
+                temperature_centi_c: -5,
+            }),
+        }
+        .encode(&mut app)
+        .unwrap();
+        assert_eq!(app_len, MAX_ADVERT_DATA_SIZE);
+        assert_eq!(&app[9..27], b"A very long sensor");
+        assert_eq!(&app[27..], &[0, 1, 0, 0xFB, 0xFF]);
+    }
+
+    #[test]
     fn signed_adverts_verify_and_names_are_cut_at_a_character_boundary() {
         let sk = key(7);
         // 23 bytes of room after flags + location; "é" is 2 bytes and must not be split.
@@ -1098,6 +1167,7 @@ mod tests {
             feat1: None,
             feat2: None,
             name: Some(name),
+            telemetry: None,
         };
         let frame = Frame::flood(
             Path::empty(1).unwrap(),
@@ -1348,6 +1418,7 @@ mod tests {
             feat1: None,
             feat2: None,
             name: None,
+            telemetry: None,
         };
         let sk = SigningKey::from_bytes(&[9; 32]);
         let frame = Frame::flood(
@@ -1436,15 +1507,22 @@ mod round_trip {
             lon in -180.0f64..=180.0,
             located in any::<bool>(),
             kind in 0usize..4,
+            // CoreScope skips every NUL after the name, so a battery value whose low byte is 0
+            // would be misread by it (and by our decoder, which matches it).
+            battery_mv in (1u16..=10_000).prop_filter("low byte 0", |b| b & 0xFF != 0),
+            temperature_centi_c in -5_000i16..=10_000,
         ) {
             let key = SigningKey::from_bytes(&seed);
             let kinds = [AdvertType::Chat, AdvertType::Repeater, AdvertType::Room, AdvertType::Sensor];
+            let sensor = kinds[kind] == AdvertType::Sensor;
+            let telemetry = sensor.then_some(SensorTelemetry { battery_mv, temperature_centi_c });
             let app_data = AdvertAppData {
                 kind: kinds[kind],
                 location: located.then_some((lat, lon)),
                 feat1: None,
                 feat2: None,
                 name: Some(&name),
+                telemetry,
             };
             let frame = Frame::flood(
                 Path::new(size, &path).unwrap(),
@@ -1456,8 +1534,14 @@ mod round_trip {
             prop_assert_eq!(advert.public_key, key.verifying_key().to_bytes());
             prop_assert_eq!(advert.timestamp, timestamp);
             prop_assert_eq!(advert.advert_type(), Some(kinds[kind].code()));
-            let room = if located { 23 } else { 31 };
+            let room = if located { 23 } else { 31 } - if sensor { 5 } else { 0 };
             prop_assert_eq!(advert.name.as_deref(), Some(truncate_utf8(&name, room)));
+            if sensor {
+                prop_assert_eq!(advert.battery_mv, Some(battery_mv));
+                prop_assert_eq!(advert.temperature_centi_c, Some(temperature_centi_c));
+            } else {
+                prop_assert_eq!(advert.battery_mv, None);
+            }
             if located {
                 let (dlat, dlon) = advert.location().unwrap();
                 prop_assert!((dlat - lat).abs() < 1e-6 && (dlon - lon).abs() < 1e-6);
