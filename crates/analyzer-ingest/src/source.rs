@@ -359,7 +359,8 @@ async fn connection(
             biased;
             r = shutdown.changed() => {
                 if r.is_err() || *shutdown.borrow() {
-                    disconnect_cleanly(&client, &mut eventloop).await;
+                    hand_over_buffered(index, status, &mut eventloop, out).await;
+                    disconnect_cleanly(&client, &mut eventloop, Some(Forward { index, status, out })).await;
                     status.mark_disconnect(now_unix(), None);
                     return Ended::Shutdown;
                 }
@@ -378,6 +379,7 @@ async fn connection(
                         } else {
                             tracing::debug!(source = %tag, "MQTT source still stalled; reconnecting again");
                         }
+                        hand_over_buffered(index, status, &mut eventloop, out).await;
                         status.forced_reconnects.fetch_add(1, Ordering::Relaxed);
                         status.mark_disconnect(now_unix(), Some("watchdog: no message within threshold".into()));
                         return Ended::ForcedReconnect;
@@ -435,24 +437,13 @@ async fn connection(
                     received_at: now,
                     received: Instant::now(),
                 };
-                // Back-pressure: wait for room instead of dropping.
-                tokio::select! {
-                    biased;
-                    sent = out.send(inbound) => {
-                        if sent.is_err() {
-                            disconnect_cleanly(&client, &mut eventloop).await;
-                            status.mark_disconnect(now_unix(), None);
-                            return Ended::PipelineClosed;
-                        }
-                    }
-                    _ = shutdown.changed() => {
-                        // The message was acknowledged on receipt; with the pipeline gone it
-                        // cannot be stored. Shutdown drains the pipeline before this point in
-                        // normal operation, so this only happens on an abrupt stop.
-                        disconnect_cleanly(&client, &mut eventloop).await;
-                        status.mark_disconnect(now_unix(), None);
-                        return Ended::Shutdown;
-                    }
+                // Back-pressure: wait for room instead of dropping. Not cancelled by shutdown:
+                // the message is already acknowledged to the broker, and the writer keeps
+                // draining the queue until every source has ended.
+                if out.send(inbound).await.is_err() {
+                    disconnect_cleanly(&client, &mut eventloop, None).await;
+                    status.mark_disconnect(now_unix(), None);
+                    return Ended::PipelineClosed;
                 }
             }
             Ok(Event::Incoming(Packet::Disconnect)) => {
@@ -478,21 +469,75 @@ async fn connection(
     }
 }
 
+/// rumqttc reads up to ten packets at a time and acknowledges them at once; the publishes it
+/// has not returned yet sit in its event buffer. Before the event loop is dropped they are
+/// handed to the pipeline, or they would be lost although the broker considers them delivered.
+async fn hand_over_buffered(
+    index: usize,
+    status: &SourceStatus,
+    eventloop: &mut rumqttc::EventLoop,
+    out: &mpsc::Sender<Inbound>,
+) {
+    while let Some(event) = eventloop.state.events.pop_front() {
+        if let Event::Incoming(Packet::Publish(publish)) = event {
+            let now = now_unix();
+            status.mark_message(now);
+            let inbound = Inbound {
+                source: index,
+                publish,
+                received_at: now,
+                received: Instant::now(),
+            };
+            if out.send(inbound).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
 /// Sends DISCONNECT so the broker ends the connection without waiting for the keep-alive;
 /// the persistent session stays on the broker.
-async fn disconnect_cleanly(client: &AsyncClient, eventloop: &mut rumqttc::EventLoop) {
+async fn disconnect_cleanly(
+    client: &AsyncClient,
+    eventloop: &mut rumqttc::EventLoop,
+    forward: Option<Forward<'_>>,
+) {
     if client.try_disconnect().is_err() {
         return;
     }
-    let _ = tokio::time::timeout(Duration::from_secs(1), async {
-        loop {
-            match eventloop.poll().await {
-                Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) | Err(_) => break,
-                Ok(_) => {}
+    // Publishes read while the DISCONNECT goes out are acknowledged too: hand them over.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+    loop {
+        match tokio::time::timeout_at(deadline, eventloop.poll()).await {
+            Err(_) | Ok(Err(_)) | Ok(Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect))) => break,
+            Ok(Ok(Event::Incoming(Packet::Publish(publish)))) => {
+                if let Some(f) = &forward {
+                    let now = now_unix();
+                    f.status.mark_message(now);
+                    let inbound = Inbound {
+                        source: f.index,
+                        publish,
+                        received_at: now,
+                        received: Instant::now(),
+                    };
+                    if f.out.send(inbound).await.is_err() {
+                        return;
+                    }
+                }
             }
+            Ok(Ok(_)) => {}
         }
-    })
-    .await;
+    }
+    if let Some(f) = forward {
+        hand_over_buffered(f.index, f.status, eventloop, f.out).await;
+    }
+}
+
+/// Where [`disconnect_cleanly`] hands late publishes.
+struct Forward<'a> {
+    index: usize,
+    status: &'a SourceStatus,
+    out: &'a mpsc::Sender<Inbound>,
 }
 
 #[cfg(test)]
