@@ -115,16 +115,17 @@ impl Processor {
             source,
             topic,
             payload,
-            retained,
-            now,
+            ..
         } = *message;
         let default_meta = SourceMeta::default();
         let meta = self.sources.get(source).unwrap_or(&default_meta);
-        let outcome = self.process_inner(meta, topic, payload, retained, now, batch);
+        let mut detail = None;
+        let outcome = self.process_inner(meta, message, batch, &mut detail);
         if let Outcome::Rejected(reason) = outcome {
             rejects.record(reason, || {
+                let detail = detail.map(|d| format!("{d}: ")).unwrap_or_default();
                 format!(
-                    "source={} topic={} bytes={}",
+                    "{detail}source={} topic={} bytes={}",
                     meta.name,
                     redact_topic(topic),
                     payload.len()
@@ -137,12 +138,17 @@ impl Processor {
     fn process_inner(
         &self,
         meta: &SourceMeta,
-        topic_text: &str,
-        payload: &[u8],
-        retained: bool,
-        now: UnixSecs,
+        raw: &RawMessage<'_>,
         batch: &mut WriteBatch,
+        detail: &mut Option<String>,
     ) -> Outcome {
+        let RawMessage {
+            topic: topic_text,
+            payload,
+            retained,
+            now,
+            ..
+        } = *raw;
         let message = match message::parse_payload(payload) {
             Ok(m) => m,
             Err(reason) => return Outcome::Rejected(reason),
@@ -159,7 +165,7 @@ impl Processor {
                     .push(message::status_record(&topic, &message, retained, now));
                 Outcome::Status
             }
-            Route::Packet => self.packet(meta, &topic, &message, now, batch),
+            Route::Packet => self.packet(meta, &topic, &message, now, batch, detail),
             Route::Companion(kind) => companion(kind, &topic, &message, now, batch),
         }
     }
@@ -171,14 +177,22 @@ impl Processor {
         message: &Map<String, Value>,
         now: UnixSecs,
         batch: &mut WriteBatch,
+        detail: &mut Option<String>,
     ) -> Outcome {
         let Some(fields) = message::packet_fields(message) else {
             return Outcome::Rejected(Reject::MissingRaw);
         };
         let packet = match self.decoder.decode_hex(fields.raw) {
             Ok(p) => p,
-            Err(DecodeError::InvalidHex(_)) => return Outcome::Rejected(Reject::BadHex),
-            Err(_) => return Outcome::Rejected(Reject::DecodeError),
+            Err(e) => {
+                let reason = if matches!(e, DecodeError::InvalidHex(_)) {
+                    Reject::BadHex
+                } else {
+                    Reject::DecodeError
+                };
+                *detail = Some(format!("{e} (rawHexLen={})", fields.raw.len()));
+                return Outcome::Rejected(reason);
+            }
         };
         let Some(hash) = packet.hash() else {
             return Outcome::Rejected(Reject::DecodeError);
@@ -187,11 +201,17 @@ impl Processor {
         let observer_id = topic.observer.trim();
         let mut advert_record = None;
         if let Payload::Advert(advert) = &packet.payload {
-            if meshcore_wire::validate_advert(advert).is_err() {
+            if let Err(e) = meshcore_wire::validate_advert(advert) {
+                *detail = Some(format!("skipping corrupted ADVERT: {e}"));
                 return Outcome::Rejected(Reject::BadAdvert);
             }
             let public_key = meshcore_wire::hex::lower(&advert.public_key);
             if advert.signature_valid == Some(false) {
+                *detail = Some(format!(
+                    "DROPPED invalid signature: hash={hash} name={:?} pubkey={}",
+                    advert.name.as_deref().unwrap_or(""),
+                    public_key.get(..16).unwrap_or_default()
+                ));
                 batch.dropped.push(DroppedPacket {
                     hash: Some(hash),
                     raw_hex: Some(fields.raw.to_owned()),
@@ -202,6 +222,7 @@ impl Processor {
                     node_name: advert.name.clone(),
                     dropped_at: now,
                 });
+
                 return Outcome::Rejected(Reject::InvalidSignature);
             }
             let (lat, lon) = match advert.location() {
