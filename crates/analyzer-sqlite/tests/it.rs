@@ -1404,3 +1404,28 @@ fn vacuum_on_startup_converts_a_legacy_file_and_keeps_links() {
         ]
     );
 }
+
+#[test]
+fn a_reader_follows_rows_the_writer_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let mut w = open(&path);
+    let r = SqliteReader::open(&path, &OpenOptions::default()).unwrap();
+    let mut mark = r.watermark().unwrap();
+    assert_eq!((mark.transmission_id, mark.observation_id), (0, 0));
+    let mut seen_obs = 0;
+    for round in 0..5u64 {
+        let packets = (0..10)
+            .map(|i| packet(round * 10 + i / 2, &format!("O{i}"), "[]", T0))
+            .collect();
+        w.write_batch(&batch(packets)).unwrap();
+        let new_tx = r.transmissions_after(mark.transmission_id, 100).unwrap();
+        assert_eq!(new_tx.len(), 5);
+        assert!(new_tx.iter().all(|t| t.observations.len() == 2));
+        let new_obs = r.observations_after(mark.observation_id, 100).unwrap();
+        seen_obs += new_obs.len();
+        mark = r.watermark().unwrap();
+    }
+    assert_eq!(seen_obs, 50);
+    assert_eq!(r.stats(T0).unwrap().observations, 50);
+}
