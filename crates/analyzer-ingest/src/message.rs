@@ -98,6 +98,8 @@ pub struct Filters {
     pub blacklist: Vec<String>,
     /// `observerIATAWhitelist`, upper-cased; empty = all.
     pub iata_whitelist: Vec<String>,
+    /// `clientRxCoverage.enabled`: route `meshcore/client/<pubkey>/packets` to client-RX.
+    pub client_rx: bool,
 }
 
 impl Filters {
@@ -112,6 +114,7 @@ impl Filters {
         Self {
             blacklist: norm(&config.observer_blacklist),
             iata_whitelist: norm(&config.observer_iata_whitelist),
+            client_rx: config.client_rx_coverage.enabled,
         }
     }
 
@@ -138,6 +141,8 @@ pub enum Route {
     Packet,
     /// Format-2 companion message (§2.4).
     Companion(CompanionKind),
+    /// Client-RX coverage report from a companion app (§4.13).
+    ClientRx,
     /// Not processed, for the reason given (counted).
     Drop(Reject),
 }
@@ -150,6 +155,16 @@ pub fn route(
     filters: &Filters,
     source_iata_filter: &[String],
 ) -> Route {
+    if filters.client_rx
+        && topic.root == "meshcore"
+        && topic.region == "client"
+        && topic.segments >= 4
+    {
+        if filters.blacklisted(topic.observer) {
+            return Route::Drop(Reject::Blacklisted);
+        }
+        return Route::ClientRx;
+    }
     if topic.is_legacy_skip() {
         return Route::Drop(Reject::LegacyTopic);
     }

@@ -61,6 +61,8 @@ pub enum Outcome {
     Status,
     /// A companion (Format-2) row was appended.
     Companion,
+    /// A client-RX coverage reception was appended.
+    ClientRx,
     /// Nothing stored (a `dropped_packets` row may have been appended).
     Rejected(Reject),
 }
@@ -167,6 +169,7 @@ impl Processor {
             }
             Route::Packet => self.packet(meta, &topic, &message, now, batch, detail),
             Route::Companion(kind) => companion(kind, &topic, &message, now, batch),
+            Route::ClientRx => self.client_rx(&topic, &message, now, batch, detail),
         }
     }
 
@@ -283,6 +286,91 @@ impl Processor {
             advert: advert_record,
         });
         Outcome::Packet
+    }
+
+    /// Client-RX coverage (spec §4.13): which node a companion heard, and where it was.
+    fn client_rx(
+        &self,
+        topic: &Topic<'_>,
+        message: &Map<String, Value>,
+        now: UnixSecs,
+        batch: &mut WriteBatch,
+        detail: &mut Option<String>,
+    ) -> Outcome {
+        let mut reject = |why: &str| {
+            *detail = Some(why.to_owned());
+            Outcome::Rejected(Reject::BadClientRx)
+        };
+        let rx_pubkey = topic.observer.trim().to_ascii_lowercase();
+        if !(2..=64).contains(&rx_pubkey.len()) || !rx_pubkey.bytes().all(|b| b.is_ascii_hexdigit())
+        {
+            return reject("client key is not 2-64 hex characters");
+        }
+        let Some(fields) = message::packet_fields(message) else {
+            return reject("missing raw");
+        };
+        let gps = match message.get("gps") {
+            Some(Value::Object(g)) => g,
+            _ => return reject("missing gps"),
+        };
+        let (Some(lat), Some(lon)) = (
+            gps.get("lat").and_then(message::coerce_f64),
+            gps.get("lon").and_then(message::coerce_f64),
+        ) else {
+            return reject("gps.lat / gps.lon missing or not numbers");
+        };
+        if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) {
+            return reject("gps position out of range");
+        }
+        if !fields
+            .direction
+            .is_some_and(|d| d.eq_ignore_ascii_case("rx"))
+        {
+            return reject("direction is not rx");
+        }
+        let packet = match self.decoder.decode_hex(fields.raw) {
+            Ok(p) => p,
+            Err(e) => {
+                *detail = Some(format!("{e} (rawHexLen={})", fields.raw.len()));
+                return Outcome::Rejected(Reject::DecodeError);
+            }
+        };
+        let (heard_key, heard_keylen, src) = match packet.path.hops().last() {
+            Some(hop) => {
+                if !matches!(
+                    packet.header.route,
+                    RouteType::TransportFlood | RouteType::Flood
+                ) {
+                    return reject("hops on a non-flood route");
+                }
+                if hop.len() < 2 {
+                    return reject("1-byte hop is too ambiguous to attribute");
+                }
+                (meshcore_wire::hex::lower(hop), hop.len() as i64, "rxlog")
+            }
+            None => match &packet.payload {
+                Payload::Advert(advert) => {
+                    (meshcore_wire::hex::lower(&advert.public_key), 32, "advert")
+                }
+                _ => return reject("zero-hop packet that is not an advert"),
+            },
+        };
+        let accuracy = gps.get("acc_m").and_then(message::coerce_f64);
+        batch.client_receptions.push(analyzer_db::ClientReception {
+            rx_pubkey,
+            heard_key,
+            heard_keylen,
+            rssi: fields.rssi.map(|r| r as i64),
+            snr: fields.snr,
+            lat,
+            lon,
+            pos_acc_m: accuracy,
+            rx_at: message::resolve_rx_time(fields.timestamp, now).at,
+            ingested_at: now,
+            src: src.to_owned(),
+            rx_name: fields.origin.map(str::to_owned),
+        });
+        Outcome::ClientRx
     }
 
     /// `scope_name` (spec §4.5): for transport routes with code1 ≠ 0000, the first
@@ -772,6 +860,86 @@ mod tests {
         assert_eq!(
             run(&p, "meshcore/message/direct/x", json!({"text": ""})).0,
             Outcome::Rejected(Reject::BadCompanion)
+        );
+    }
+
+    #[test]
+    fn client_rx_coverage_attribution() {
+        let off = processor(json!({}));
+        let on = processor(json!({"clientRxCoverage": {"enabled": true}}));
+        let topic = "meshcore/client/ABCDEF0123/packets";
+        let gps = json!({"lat": "45.5", "lon": -73.6, "acc_m": 12});
+        // Flood packet with 2-byte hops: the last hop is the node heard.
+        let (outcome, batch, _) = run(
+            &on,
+            topic,
+            json!({"raw": ADVERT_FLOOD, "direction": "RX", "gps": gps, "RSSI": "-97.8", "SNR": 6.25, "origin": "Phone"}),
+        );
+        assert_eq!(outcome, Outcome::ClientRx);
+        let r = &batch.client_receptions[0];
+        assert_eq!(
+            (
+                r.rx_pubkey.as_str(),
+                r.heard_key.as_str(),
+                r.heard_keylen,
+                r.src.as_str()
+            ),
+            ("abcdef0123", "152c", 2, "rxlog")
+        );
+        assert_eq!(
+            (r.lat, r.lon, r.pos_acc_m, r.rssi, r.snr),
+            (45.5, -73.6, Some(12.0), Some(-97), Some(6.25))
+        );
+        assert_eq!(r.rx_name.as_deref(), Some("Phone"));
+        assert!(
+            batch.packets.is_empty(),
+            "client reports never touch observations"
+        );
+        // Zero-hop advert: the advertiser itself.
+        let (outcome, batch, _) = run(
+            &on,
+            topic,
+            json!({"raw": ADVERT_BAD_SIG, "direction": "rx", "gps": gps}),
+        );
+        assert_eq!(outcome, Outcome::ClientRx);
+        assert_eq!(
+            (
+                batch.client_receptions[0].heard_keylen,
+                batch.client_receptions[0].src.as_str()
+            ),
+            (32, "advert")
+        );
+        // Unattributable or unlocated reports.
+        for bad in [
+            json!({"raw": TXT_MSG, "direction": "rx", "gps": gps}),
+            json!({"raw": ADVERT_FLOOD, "direction": "tx", "gps": gps}),
+            json!({"raw": ADVERT_FLOOD, "direction": "rx"}),
+            json!({"raw": ADVERT_FLOOD, "direction": "rx", "gps": {"lat": 95, "lon": 0}}),
+        ] {
+            assert_eq!(
+                run(&on, topic, bad).0,
+                Outcome::Rejected(Reject::BadClientRx)
+            );
+        }
+        assert_eq!(
+            run(
+                &on,
+                "meshcore/client/xyz/packets",
+                json!({"raw": ADVERT_FLOOD, "direction": "rx", "gps": gps})
+            )
+            .0,
+            Outcome::Rejected(Reject::BadClientRx)
+        );
+        // Feature off: an ordinary observer packet (region "client"), as CoreScope.
+        let (outcome, batch, _) = run(
+            &off,
+            topic,
+            json!({"raw": ADVERT_FLOOD, "direction": "rx", "gps": gps}),
+        );
+        assert_eq!(outcome, Outcome::Packet);
+        assert_eq!(
+            batch.packets[0].observer.as_ref().unwrap().iata.as_deref(),
+            Some("CLIENT")
         );
     }
 

@@ -46,6 +46,8 @@ pub enum Reject {
     ForeignAdvert,
     /// A Format-2 companion message without `text`.
     BadCompanion,
+    /// A client-RX report that cannot be attributed or located (bad key, no GPS, not rx, …).
+    BadClientRx,
     /// The storage backend refused the record.
     StorageRejected,
     /// The storage write failed; the batch was lost.
@@ -54,7 +56,7 @@ pub enum Reject {
 
 impl Reject {
     /// Every reason, in counter order.
-    pub const ALL: [Reject; 18] = [
+    pub const ALL: [Reject; 19] = [
         Reject::NotJson,
         Reject::NotObject,
         Reject::Oversize,
@@ -71,6 +73,7 @@ impl Reject {
         Reject::InvalidSignature,
         Reject::ForeignAdvert,
         Reject::BadCompanion,
+        Reject::BadClientRx,
         Reject::StorageRejected,
         Reject::WriteError,
     ];
@@ -94,6 +97,7 @@ impl Reject {
             Reject::InvalidSignature => "invalid_signature",
             Reject::ForeignAdvert => "foreign_advert",
             Reject::BadCompanion => "bad_companion",
+            Reject::BadClientRx => "bad_client_rx",
             Reject::StorageRejected => "storage_rejected",
             Reject::WriteError => "write_error",
         }

@@ -230,7 +230,7 @@ pub fn run_writer(
             };
             let outcome = processor.process(&raw, &mut batch, &rejects);
             match outcome {
-                Outcome::Packet | Outcome::Companion => {
+                Outcome::Packet | Outcome::Companion | Outcome::ClientRx => {
                     counters.packets.fetch_add(1, Ordering::Relaxed)
                 }
                 Outcome::Status => counters.statuses.fetch_add(1, Ordering::Relaxed),
