@@ -33,7 +33,9 @@ pub struct ChannelKey {
 impl std::fmt::Debug for ChannelKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Keys may be private: never print them.
-        f.debug_struct("ChannelKey").field("hash", &self.hash).finish_non_exhaustive()
+        f.debug_struct("ChannelKey")
+            .field("hash", &self.hash)
+            .finish_non_exhaustive()
     }
 }
 
@@ -45,7 +47,12 @@ impl ChannelKey {
         // `key16 || 16 zero bytes` secret gives the same MAC as the bare 16-byte key.
         let mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&key)
             .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
-        Self { key, hash: channel_hash(&key), cipher, mac }
+        Self {
+            key,
+            hash: channel_hash(&key),
+            cipher,
+            mac,
+        }
     }
 
     /// The key of a hashtag channel (`#name`), see [`hashtag_key`].
@@ -154,9 +161,15 @@ mod tests {
     #[test]
     fn hashtag_keys_match_the_spec_examples() {
         let hex = |k: [u8; 16]| k.iter().map(|b| format!("{b:02x}")).collect::<String>();
-        assert_eq!(hex(hashtag_key("#test")), "9cd8fcf22a47333b591d96a2b848b73f");
+        assert_eq!(
+            hex(hashtag_key("#test")),
+            "9cd8fcf22a47333b591d96a2b848b73f"
+        );
         assert_eq!(hex(hashtag_key("test")), "9cd8fcf22a47333b591d96a2b848b73f");
-        assert_eq!(hex(hashtag_key("#wardriving")), "e3c26491e9cd321e3a6be50d57d54acf");
+        assert_eq!(
+            hex(hashtag_key("#wardriving")),
+            "e3c26491e9cd321e3a6be50d57d54acf"
+        );
         assert_eq!(channel_hash(&hashtag_key("#test")), 0xD9);
         assert_eq!(channel_hash(&hashtag_key("#bot")), 0xCA);
     }
@@ -188,6 +201,9 @@ mod tests {
     }
 
     fn hex_bytes(s: &str) -> Vec<u8> {
-        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
     }
 }

@@ -167,7 +167,10 @@ pub struct PathLen {
 impl PathLen {
     /// Splits a path-length byte.
     pub const fn from_byte(byte: u8) -> Self {
-        Self { hash_size: (byte >> 6) + 1, hop_count: byte & 0x3F }
+        Self {
+            hash_size: (byte >> 6) + 1,
+            hop_count: byte & 0x3F,
+        }
     }
 
     /// Encodes the byte; `hash_size` must be 1..=4 and `hop_count` at most 63.
@@ -199,7 +202,10 @@ mod tests {
         assert_eq!(RouteType::from_header(0x26), RouteType::Direct);
         assert_eq!(PayloadType::from_header(0x7D), PayloadType::RawCustom);
         assert_eq!(PayloadType::from_header(0x34).name(), "UNKNOWN");
-        assert_eq!(header_byte(RouteType::Flood, PayloadType::RawCustom, 1), 0x7D);
+        assert_eq!(
+            header_byte(RouteType::Flood, PayloadType::RawCustom, 1),
+            0x7D
+        );
         for code in 0..16 {
             assert_eq!(PayloadType::from_code(code).code(), code);
         }
@@ -210,9 +216,19 @@ mod tests {
         assert!(PathLen::from_byte(0x00).is_valid());
         assert!(PathLen::from_byte(0x40).is_valid());
         assert_eq!(PathLen::from_byte(0x8A).byte_len(), 30);
-        assert!(!PathLen::from_byte(0xC0).is_valid(), "size code 3 is reserved even with 0 hops");
+        assert!(
+            !PathLen::from_byte(0xC0).is_valid(),
+            "size code 3 is reserved even with 0 hops"
+        );
         assert!(!PathLen::from_byte(0xBF).is_valid(), "63 x 3 = 189 bytes");
         assert!(!PathLen::from_byte(0x65).is_valid(), "37 x 2 = 74 bytes");
-        assert_eq!(PathLen { hash_size: 2, hop_count: 5 }.to_byte(), 0x45);
+        assert_eq!(
+            PathLen {
+                hash_size: 2,
+                hop_count: 5
+            }
+            .to_byte(),
+            0x45
+        );
     }
 }
