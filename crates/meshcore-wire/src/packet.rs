@@ -209,6 +209,28 @@ impl Packet {
         }
     }
 
+    /// Whether the frame is "transport scoped": it has transport codes and code 1 is not
+    /// `0000` (CoreScope's condition for trying to match a region).
+    pub fn is_transport_scoped(&self) -> bool {
+        self.transport_codes
+            .is_some_and(|codes| codes.code1() != [0, 0])
+    }
+
+    /// The first region whose transport code matches code 1 (`transmissions.scope_name`,
+    /// CoreScope's `matchScope` over the `hashRegions` config): `#` is prepended to names
+    /// without one. `None` when the frame is not transport scoped or no region matches.
+    pub fn match_scope<'r>(&self, regions: impl IntoIterator<Item = &'r str>) -> Option<&'r str> {
+        if !self.is_transport_scoped() {
+            return None;
+        }
+        let code1 = self.transport_codes?.code1();
+        let payload_type = self.header.payload_type.code();
+        let payload = self.payload_bytes();
+        regions
+            .into_iter()
+            .find(|region| crate::crypto::transport_code(region, payload_type, payload) == code1)
+    }
+
     /// The payload bytes (everything after the path).
     pub fn payload_bytes(&self) -> &[u8] {
         let header = self.raw.first().copied().unwrap_or(0);
@@ -595,6 +617,26 @@ impl DecoderBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn transport_scope_matches_the_ottawa_capture() {
+        // v87: code1 FA1A is the #ottawa region code of this payload.
+        let packet = Decoder::new()
+            .decode_hex(
+                "14FA1A0000034E927D596EA23622BCB4D5945E49348165AF7DABA3F5DCEED85F430E0856DB5B591E86AB33\
+                 63BC00E1BA30776698F72FC57C7168E66A4875CDB710F3C175FC2B3FE75A036EF14FA59A709062D3A9FF70\
+                 14F2E7A8512C",
+            )
+            .unwrap();
+        assert!(packet.is_transport_scoped());
+        assert_eq!(packet.match_scope(["toronto", "ottawa"]), Some("ottawa"));
+        assert_eq!(packet.match_scope(["#ottawa"]), Some("#ottawa"));
+        assert_eq!(packet.match_scope(["#toronto"]), None);
+        // v59 has codes AABB/CCDD that match nothing; a flood frame has no scope at all.
+        let flood = Decoder::new().decode_hex("0E00AABBCCDD").unwrap();
+        assert!(!flood.is_transport_scoped());
+        assert_eq!(flood.match_scope(["ottawa"]), None);
+    }
 
     #[test]
     fn decoder_is_shareable_across_threads() {
