@@ -176,6 +176,20 @@ impl Ingest {
         self.statuses.iter().map(|s| s.snapshot()).collect()
     }
 
+    /// Waits until every source is connected or `timeout` has passed; returns how many are
+    /// connected. For a startup log line only: sources keep retrying in the background either
+    /// way, and nothing waits for them.
+    pub async fn wait_connected(&self, timeout: std::time::Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let connected = self.statuses.iter().filter(|s| s.is_connected()).count();
+            if connected == self.statuses.len() || tokio::time::Instant::now() >= deadline {
+                return connected;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     /// Pipeline counters.
     pub fn stats(&self) -> IngestStats {
         self.counters.snapshot()

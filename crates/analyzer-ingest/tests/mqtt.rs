@@ -284,6 +284,11 @@ async fn a_dead_broker_does_not_block_the_others() {
         started.elapsed() < Duration::from_millis(500),
         "start must not wait for brokers"
     );
+    assert_eq!(
+        ingest.wait_connected(Duration::from_secs(2)).await,
+        1,
+        "only the live source connects"
+    );
     wait_for("live source connected", Duration::from_secs(10), || {
         ingest.source_statuses()[1].connected
     })
