@@ -510,8 +510,21 @@ impl<'a> Object<'a> {
     }
 }
 
-fn push_u64(out: &mut String, value: u64) {
-    let _ = write!(out, "{value}");
+/// Decimal digits without the formatting machinery (this is on the per-frame path).
+fn push_u64(out: &mut String, mut value: u64) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    for &digit in &digits[start..] {
+        out.push(char::from(digit));
+    }
 }
 
 /// Go's float64 encoding: shortest round-trip digits, no forced decimal point, exponent form
@@ -636,6 +649,15 @@ mod tests {
         let mut out = String::new();
         push_str(&mut out, value);
         out
+    }
+
+    #[test]
+    fn integers_print_in_decimal() {
+        for value in [0, 7, 10, 4_110_493_363, u64::MAX] {
+            let mut out = String::new();
+            push_u64(&mut out, value);
+            assert_eq!(out, value.to_string());
+        }
     }
 
     #[test]
