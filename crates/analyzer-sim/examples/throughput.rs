@@ -36,7 +36,10 @@ fn main() {
     let (mut packets, mut statuses, mut malformed, mut bytes, mut tx) =
         (0u64, 0u64, 0u64, 0u64, 0u64);
     let started = Instant::now();
+    let (mut first_ms, mut last_ms) = (None, 0);
     for event in sim {
+        first_ms.get_or_insert(event.time_ms());
+        last_ms = event.time_ms();
         match event {
             SimEvent::Packet(packet) => {
                 packets += 1;
@@ -61,6 +64,10 @@ fn main() {
         packets as f64 / transmissions as f64,
         (packets + statuses) as f64 / elapsed,
         bytes as f64 / 1e6
+    );
+    println!(
+        "simulated span {:.1} days",
+        (last_ms - first_ms.unwrap_or(last_ms)) as f64 / 86_400_000.0
     );
     println!("packet events by payload type: {by_type:?}");
 }

@@ -11,6 +11,28 @@
 //!
 //! Every frame is built by `meshcore_wire::encode`, so it is valid MeshCore (apart from the
 //! deliberately malformed ones, which are flagged). Same seed and settings, same events.
+//!
+//! ```
+//! use analyzer_sim::{SimConfig, SimEvent, Simulator, mqtt};
+//!
+//! // 200 transmissions (packets heard by at least one observer) on a small mesh.
+//! let config = SimConfig { nodes: 60, observers: 4, max_packets: Some(200), ..SimConfig::default() };
+//! let mut sim = Simulator::new(config)?;
+//! let first = sim.next().expect("events");
+//! let message = mqtt::render(&first);
+//! assert!(message.topic.starts_with("meshcore/"));
+//! assert_eq!(sim.by_ref().count() > 0, true);
+//! assert_eq!(sim.packets_observed(), 200);
+//! # Ok::<(), analyzer_sim::SimError>(())
+//! ```
+//!
+//! A database generator asks for "N transmissions with about M observations over D days"
+//! with [`SimConfig::for_database`] then [`Simulator::calibrate`]; a live demo uses
+//! [`SimConfig::for_demo`] and paces events by their timestamps (or [`publish`] with
+//! [`publish::Pace::SimulatedTime`]).
+//!
+//! Not modelled: collisions and channel occupancy (overlapping floods do not interfere),
+//! duty-cycle limits, node churn, and clock drift beyond a fixed per-node skew.
 
 pub mod config;
 pub mod event;

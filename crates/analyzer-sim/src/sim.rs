@@ -343,7 +343,10 @@ impl Simulator {
 
     /// Settings tuned so that each transmission yields about `observations_per_transmission`
     /// packet events: samples of 3 000 packets are simulated, observers are added when the
-    /// mesh has too few to reach the target, then the capture probability is scaled.
+    /// mesh has too few to reach the target, then the capture probability is scaled. The
+    /// interval between originated packets is also scaled so that packets heard by observers
+    /// (a database's transmissions) come one per the given `mean_interval_ms`, which makes
+    /// [`SimConfig::for_database`] runs span the requested days.
     pub fn calibrate(
         config: &SimConfig,
         observations_per_transmission: f64,
@@ -357,19 +360,20 @@ impl Simulator {
         let mut tuned = config.clone();
         tuned.capture_probability = 1.0;
         // First enough observers to hear that many copies at all...
-        let mut ratio = 0.0;
+        let mut measured = sample(&tuned)?;
         for _ in 0..3 {
-            let (measured, n_observers, n_repeaters) = sample_ratio(&tuned)?;
-            ratio = measured;
-            if ratio >= target || n_observers >= n_repeaters {
+            let (n_observers, n_repeaters) = (measured.n_observers, measured.n_repeaters);
+            if measured.ratio >= target || n_observers >= n_repeaters {
                 break;
             }
-            let wanted = (n_observers as f64 * target / ratio.max(0.1)).ceil() as usize;
+            let wanted = (n_observers as f64 * target / measured.ratio.max(0.1)).ceil() as usize;
             tuned.observers = wanted.clamp(n_observers + 1, n_repeaters);
+            measured = sample(&tuned)?;
         }
         // ...then the capture probability, refined on fresh samples because dropping copies
         // also drops packets nobody captured from the count.
         for _ in 0..4 {
+            let ratio = measured.ratio;
             if ratio <= 0.0 || (ratio - target).abs() <= 0.02 * target {
                 break;
             }
@@ -378,7 +382,13 @@ impl Simulator {
                 break;
             }
             tuned.capture_probability = capture;
-            ratio = sample_ratio(&tuned)?.0;
+            measured = sample(&tuned)?;
+        }
+        // Replies add packets and unheard packets do not count: scale the interval between
+        // originated packets so that *observed* packets come one per `mean_interval_ms`.
+        if measured.ms_per_packet > 0.0 {
+            tuned.mean_interval_ms =
+                config.mean_interval_ms * config.mean_interval_ms / measured.ms_per_packet;
         }
         Ok(tuned)
     }
@@ -513,12 +523,12 @@ impl Simulator {
         }
     }
 
-    fn random_node(&mut self, list_kind: Role) -> u32 {
-        let list = match list_kind {
-            Role::Companion => &self.mesh.companions,
-            _ => &self.mesh.repeaters,
-        };
-        list[self.rng.random_range(0..list.len())]
+    fn random_companion(&mut self) -> u32 {
+        self.mesh.companions[self.rng.random_range(0..self.mesh.companions.len())]
+    }
+
+    fn random_repeater(&mut self) -> u32 {
+        self.mesh.repeaters[self.rng.random_range(0..self.mesh.repeaters.len())]
     }
 
     /// The sender's clock at `now_us`, Unix seconds.
@@ -579,7 +589,7 @@ impl Simulator {
     }
 
     fn channel_text(&mut self, now_us: u64) {
-        let node = self.random_node(Role::Companion);
+        let node = self.random_companion();
         let channel = if self.rng.random_bool(0.6) {
             0
         } else {
@@ -616,7 +626,7 @@ impl Simulator {
     }
 
     fn channel_data(&mut self, now_us: u64) {
-        let node = self.random_node(Role::Companion);
+        let node = self.random_companion();
         let channel = self.rng.random_range(0..self.channels.len());
         let key = self.channels[channel].clone();
         let mut data = [0u8; 24];
@@ -634,7 +644,7 @@ impl Simulator {
     }
 
     fn direct_message(&mut self, now_us: u64) {
-        let from = self.random_node(Role::Companion);
+        let from = self.random_companion();
         let Some(&to) = self.pick_contact(from, false) else {
             return self.channel_text(now_us);
         };
@@ -690,7 +700,7 @@ impl Simulator {
     }
 
     fn request(&mut self, now_us: u64, anonymous: bool) {
-        let from = self.random_node(Role::Companion);
+        let from = self.random_companion();
         let Some(&to) = self.pick_contact(from, true) else {
             return self.advert(now_us);
         };
@@ -758,11 +768,11 @@ impl Simulator {
 
     fn trace(&mut self, now_us: u64) {
         let from = if self.rng.random_bool(0.5) && !self.mesh.companions.is_empty() {
-            self.random_node(Role::Companion)
+            self.random_companion()
         } else {
-            self.random_node(Role::Repeater)
+            self.random_repeater()
         };
-        let target = self.random_node(Role::Repeater);
+        let target = self.random_repeater();
         let Some(mut route) = self.mesh.route(from, target) else {
             return;
         };
@@ -802,9 +812,9 @@ impl Simulator {
 
     fn discover(&mut self, now_us: u64) {
         let from = if self.rng.random_bool(0.6) && !self.mesh.companions.is_empty() {
-            self.random_node(Role::Companion)
+            self.random_companion()
         } else {
-            self.random_node(Role::Repeater)
+            self.random_repeater()
         };
         let tag = self.rng.random::<u32>();
         // Ask repeaters (bit 2 = type 2).
@@ -842,7 +852,7 @@ impl Simulator {
     }
 
     fn raw_custom(&mut self, now_us: u64) {
-        let from = self.random_node(Role::Repeater);
+        let from = self.random_repeater();
         let mut bytes = [0u8; 40];
         let len = self.rng.random_range(1..bytes.len());
         self.rng.fill_bytes(&mut bytes[..len]);
@@ -1014,7 +1024,7 @@ impl Simulator {
             return secret.clone();
         }
         let (own, peer) = (&self.mesh.nodes[a as usize], &self.mesh.nodes[b as usize]);
-        let secret = PeerSecret::ecdh(&own.key, &own_verifying(peer));
+        let secret = PeerSecret::ecdh(&own.key, &peer.key.verifying_key());
         self.secrets.insert(pair, secret.clone());
         secret
     }
@@ -1355,10 +1365,18 @@ fn advert_period(role: Role) -> u64 {
     }
 }
 
-/// Packet events per observed packet over a 3 000-packet sample of `config` (after 2 000
-/// packets of warm-up), with the number
-/// of observers and repeaters of its mesh.
-fn sample_ratio(config: &SimConfig) -> Result<(f64, usize, usize), SimError> {
+/// What a sample run of a configuration shows.
+struct Sample {
+    /// Packet events per observed packet.
+    ratio: f64,
+    /// Simulated ms per observed packet.
+    ms_per_packet: f64,
+    n_observers: usize,
+    n_repeaters: usize,
+}
+
+/// Measures a 3 000-packet sample of `config`, after 2 000 packets of warm-up.
+fn sample(config: &SimConfig) -> Result<Sample, SimError> {
     const WARM_UP: u64 = 2_000;
     const SAMPLE: u64 = 3_000;
     let mut sample = config.clone();
@@ -1369,13 +1387,27 @@ fn sample_ratio(config: &SimConfig) -> Result<(f64, usize, usize), SimError> {
     let n_observers = sim.mesh.observers.len();
     let n_repeaters = sim.mesh.repeaters.len();
     let mut events = 0u64;
-    while sim.next().is_some() {
+    let mut first: Option<(u64, u64)> = None;
+    let mut last = (0, 0);
+    while let Some(event) = sim.next() {
         if sim.packets_observed() > WARM_UP {
             events += 1;
+            let point = (event.time_ms(), sim.packets_observed());
+            first.get_or_insert(point);
+            last = point;
         }
     }
     let counted = sim.packets_observed().saturating_sub(WARM_UP).max(1);
-    Ok((events as f64 / counted as f64, n_observers, n_repeaters))
+    let ms_per_packet = match first {
+        Some((t0, n0)) if last.1 > n0 => (last.0 - t0) as f64 / (last.1 - n0) as f64,
+        _ => config.mean_interval_ms,
+    };
+    Ok(Sample {
+        ratio: events as f64 / counted as f64,
+        ms_per_packet,
+        n_observers,
+        n_repeaters,
+    })
 }
 
 /// Encodes the payload once; every copy on air is this payload behind its own path. Inputs
@@ -1442,10 +1474,6 @@ fn corrupt<R: Rng + ?Sized>(raw: &mut Vec<u8>, rng: &mut R) {
     if raw.is_empty() {
         raw.push(0x15);
     }
-}
-
-fn own_verifying(node: &crate::mesh::Node) -> ed25519_dalek::VerifyingKey {
-    node.key.verifying_key()
 }
 
 fn ms_to_us(ms: f64) -> u64 {

@@ -223,16 +223,27 @@ fn malformed_rate_is_respected() {
 }
 
 #[test]
-fn calibration_aims_at_observations_per_transmission() {
-    let base = small(21, 3_000);
+fn calibration_aims_at_observations_per_transmission_and_the_time_span() {
+    // A gen-db style request: 3 000 transmissions with ~6 observations each over one day.
+    let base = SimConfig {
+        nodes: 150,
+        observers: 8,
+        ..SimConfig::for_database(21, 3_000, 1.0)
+    };
     let tuned = Simulator::calibrate(&base, 6.0).unwrap();
     assert!(tuned.capture_probability < 1.0);
-    let events = Simulator::new(tuned)
-        .unwrap()
-        .filter(|e| matches!(e, SimEvent::Packet(_)))
-        .count();
+    let mut sim = Simulator::new(tuned).unwrap();
+    let (mut events, mut first, mut last) = (0, None, 0);
+    for event in sim.by_ref() {
+        first.get_or_insert(event.time_ms());
+        last = event.time_ms();
+        events += u64::from(matches!(event, SimEvent::Packet(_)));
+    }
+    assert_eq!(sim.packets_observed(), 3_000);
     let ratio = events as f64 / 3_000.0;
-    assert!((4.5..7.5).contains(&ratio), "{ratio}");
+    assert!((5.4..6.6).contains(&ratio), "{ratio}");
+    let days = (last - first.unwrap()) as f64 / 86_400_000.0;
+    assert!((0.85..1.15).contains(&days), "{days}");
 }
 
 #[test]
