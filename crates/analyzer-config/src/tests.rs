@@ -442,3 +442,23 @@ fn blacklist_is_trimmed_and_case_insensitive() {
     assert!(!c.is_observer_blacklisted("abce"));
     assert!(!c.is_observer_blacklisted(""));
 }
+
+proptest::proptest! {
+    /// Whatever the file holds, loading returns a config or an error; it never panics, and
+    /// resolving sources of a config that loaded never panics either.
+    #[test]
+    fn arbitrary_text_never_panics(text in "\\PC{0,200}") {
+        if let Ok(c) = parse(&text) {
+            let _ = resolve_sources(&c, &EnvVars::default());
+        }
+    }
+
+    #[test]
+    fn arbitrary_broker_urls_never_panic(url in "(mqtt|mqtts|ws|wss|http|)(://)?[a-z@:\\[\\]0-9./?#]{0,30}") {
+        let text = serde_json::json!({"mqttSources": [{"broker": url}]}).to_string();
+        if let Ok(c) = parse(&text) {
+            let s = resolve_sources(&c, &EnvVars::default()).unwrap();
+            proptest::prop_assert!(s[0].broker.port != 0);
+        }
+    }
+}

@@ -943,6 +943,39 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Untrusted input never panics the pipeline, and whatever it is, it is either stored or
+        /// counted under exactly one reason.
+        #[test]
+        fn arbitrary_messages_never_panic(
+            topic in "[a-z/+#]{0,12}(/[A-Za-z0-9]{0,6}){0,5}",
+            payload in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+        ) {
+            let p = processor(json!({"clientRxCoverage": {"enabled": true}, "hashRegions": ["x"]}));
+            let rejects = RejectCounters::default();
+            let mut batch = WriteBatch::default();
+            let outcome = p.process(&msg(&topic, &payload), &mut batch, &rejects);
+            let counted: u64 = rejects.snapshot().iter().map(|(_, n)| n).sum();
+            proptest::prop_assert_eq!(counted, u64::from(matches!(outcome, Outcome::Rejected(_))));
+        }
+
+        #[test]
+        fn arbitrary_frames_in_valid_messages_never_panic(
+            frame in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..260),
+            kind in 0usize..3,
+        ) {
+            let p = processor(json!({"clientRxCoverage": {"enabled": true}, "hashRegions": ["x"]}));
+            let hex: String = frame.iter().map(|b| format!("{b:02X}")).collect();
+            let topic = ["meshcore/SJC/OBS/packets", "meshcore/client/abcd/packets", "meshcore/message/channel/1"][kind];
+            let message = json!({"raw": hex, "direction": "rx", "gps": {"lat": 1, "lon": 2}, "text": "a: b", "timestamp": "2026-01-01T00:00:00"});
+            let (outcome, batch, _) = run(&p, topic, message);
+            if outcome == Outcome::Packet {
+                proptest::prop_assert_eq!(batch.packets.len(), 1);
+                proptest::prop_assert!(batch.packets[0].path_json.starts_with('['));
+            }
+        }
+    }
+
     #[test]
     fn rainbow_and_explicit_keys_are_loaded() {
         let config: Config = serde_json::from_value(
