@@ -7,6 +7,7 @@
 
 mod decode;
 mod demo;
+mod gen_db;
 mod serve;
 
 use std::process::ExitCode;
@@ -27,6 +28,8 @@ enum Command {
     Decode(decode::DecodeArgs),
     /// Run ingestion and the HTTP server (the analyzer itself).
     Serve(serve::ServeArgs),
+    /// Write a database of simulated traffic in CoreScope's schema (benchmarks, demos).
+    GenDb(gen_db::GenDbArgs),
 }
 
 fn main() -> ExitCode {
@@ -35,6 +38,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Decode(args) => decode::run(&args),
         Command::Serve(args) => serve::run(&args),
+        Command::GenDb(args) => gen_db::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -290,3 +290,80 @@ async fn killed_during_a_burst_keeps_committed_rows_and_resumes() {
         || stats(&server)["totalTransmissions"].as_u64().unwrap_or(0) >= stored + 100,
     );
 }
+
+/// `gen-db` writes a database in CoreScope's schema that `serve` opens with the right counts.
+#[test]
+fn a_generated_database_opens_with_the_requested_counts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("meshcore.db");
+    let output = Command::new(BIN)
+        .args([
+            "gen-db",
+            "--transmissions",
+            "400",
+            "--observations",
+            "6000",
+            "--days",
+            "2",
+        ])
+        .args([
+            "--nodes",
+            "120",
+            "--observers",
+            "8",
+            "--batch",
+            "50",
+            "--out",
+        ])
+        .arg(&db)
+        .env("MESHCORE_LOG", "error")
+        .output()
+        .expect("run gen-db");
+    assert!(output.status.success(), "gen-db failed: {output:?}");
+
+    let storage =
+        analyzer_sqlite::SqliteStorage::open(&db, analyzer_sqlite::OpenOptions::default())
+            .expect("open the generated database");
+    let counts = {
+        use analyzer_db::StorageReader;
+        storage.stats(0).expect("stats")
+    };
+    drop(storage);
+    assert!(
+        (400..=420).contains(&counts.transmissions),
+        "about the requested 400 transmissions: {counts:?}"
+    );
+    let ratio = counts.observations as f64 / counts.transmissions as f64;
+    assert!(
+        (7.5..=22.5).contains(&ratio),
+        "about 15 observations per transmission: {counts:?}"
+    );
+    assert!(
+        counts.nodes_all_time > 20,
+        "adverts created nodes: {counts:?}"
+    );
+    assert!(counts.observers >= 8, "{counts:?}");
+
+    let config = write_config(dir.path(), free_port(), false);
+    let server = start_server(&config, free_port());
+    let body = stats(&server);
+    assert_eq!(
+        body["totalTransmissions"].as_u64(),
+        Some(counts.transmissions)
+    );
+    assert_eq!(
+        body["totalObservations"].as_u64(),
+        Some(counts.observations)
+    );
+
+    let again = Command::new(BIN)
+        .args(["gen-db", "--transmissions", "10", "--out"])
+        .arg(&db)
+        .output()
+        .expect("run gen-db");
+    assert_eq!(
+        again.status.code(),
+        Some(2),
+        "an existing file is not replaced without --force"
+    );
+}
