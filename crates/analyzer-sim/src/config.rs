@@ -182,8 +182,19 @@ impl SimConfig {
         if self.nodes < 4 {
             return invalid("nodes must be at least 4");
         }
-        if self.nodes > 100_000 {
-            return invalid("nodes must be at most 100000");
+        if self.nodes > 20_000 {
+            return invalid("nodes must be at most 20000");
+        }
+        if self.observers == 0 {
+            return invalid("at least one observer is needed");
+        }
+        // Frames carry u32 seconds; keep well inside that (and inside u64 microseconds).
+        if self.start_ms > 4_102_444_800_000 {
+            return invalid("start_ms must be before 2100-01-01");
+        }
+        if self.status_interval_ms != 0 && !(1_000..=86_400_000).contains(&self.status_interval_ms)
+        {
+            return invalid("status_interval_ms must be 0 (off) or between 1 s and 1 day");
         }
         let shares = [self.repeater_share, self.room_share, self.sensor_share];
         if shares.iter().any(|s| !(0.0..=1.0).contains(s)) || shares.iter().sum::<f64>() > 0.95 {
@@ -213,8 +224,8 @@ impl SimConfig {
         if !(self.mean_interval_ms.is_finite() && self.mean_interval_ms > 0.0) {
             return invalid("mean_interval_ms must be positive");
         }
-        if !(0.0..=1.0).contains(&self.capture_probability) {
-            return invalid("capture_probability must be in [0, 1]");
+        if !(self.capture_probability > 0.0 && self.capture_probability <= 1.0) {
+            return invalid("capture_probability must be in (0, 1]");
         }
         if !(0.0..=1.0).contains(&self.malformed_rate) {
             return invalid("malformed_rate must be in [0, 1]");

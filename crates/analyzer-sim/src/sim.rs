@@ -416,9 +416,11 @@ impl Simulator {
     }
 
     fn limit_reached(&self) -> bool {
-        self.config
-            .max_packets
-            .is_some_and(|max| self.observed_packets >= max)
+        // The second bound stops a run whose observers hear (almost) nothing, e.g. a tiny
+        // mesh with isolated observers, instead of originating packets forever.
+        self.config.max_packets.is_some_and(|max| {
+            self.observed_packets >= max || self.packets >= max.saturating_mul(100).max(100_000)
+        })
     }
 
     /// Simulates the earliest pending reply or the next originated packet.

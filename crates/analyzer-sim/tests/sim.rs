@@ -185,6 +185,21 @@ fn same_seed_same_events_other_seed_other_events() {
 }
 
 #[test]
+fn a_mesh_whose_observers_hear_nothing_still_ends() {
+    // Six nodes spread over a 1 500 km radius: nobody is in range of anybody.
+    let config = SimConfig {
+        nodes: 6,
+        observers: 1,
+        radius_km: 1_500.0,
+        status_interval_ms: 0,
+        publish_tx: false,
+        ..small(1, 10)
+    };
+    let events = Simulator::new(config).unwrap().count();
+    assert!(events < 10, "{events}");
+}
+
+#[test]
 fn bounded_runs_originate_exactly_the_requested_packets() {
     let mut sim = Simulator::new(small(5, 1_000)).unwrap();
     let ids: HashSet<u64> = sim
@@ -357,6 +372,26 @@ fn bad_settings_are_rejected() {
         },
         SimConfig {
             mean_interval_ms: 0.0,
+            ..SimConfig::default()
+        },
+        SimConfig {
+            observers: 0,
+            ..SimConfig::default()
+        },
+        SimConfig {
+            capture_probability: 0.0,
+            ..SimConfig::default()
+        },
+        SimConfig {
+            status_interval_ms: u64::MAX,
+            ..SimConfig::default()
+        },
+        SimConfig {
+            start_ms: u64::MAX,
+            ..SimConfig::default()
+        },
+        SimConfig {
+            nodes: 1_000_000,
             ..SimConfig::default()
         },
     ] {
