@@ -105,8 +105,13 @@ async fn wait_connected(ingest: &Ingest) {
 }
 
 fn packet(observer: &str, raw: &str) -> (String, Vec<u8>) {
+    packet_in("SJC", observer, raw)
+}
+
+/// A packet message under region `region` (tests on a shared broker use their own region).
+fn packet_in(region: &str, observer: &str, raw: &str) -> (String, Vec<u8>) {
     (
-        format!("meshcore/SJC/{observer}/packets"),
+        format!("meshcore/{region}/{observer}/packets"),
         json!({"raw": raw, "SNR": "7.5", "RSSI": "-90", "origin": observer})
             .to_string()
             .into_bytes(),
@@ -115,8 +120,14 @@ fn packet(observer: &str, raw: &str) -> (String, Vec<u8>) {
 
 /// Packets, statuses and bad input over a real connection; events for new rows only.
 async fn check_end_to_end(addr: SocketAddr, client_prefix: &str) {
+    check_end_to_end_via(&format!("mqtt://{addr}"), addr, client_prefix).await;
+}
+
+/// Our source connects to `broker_url`; the test publisher to `addr` (same broker).
+async fn check_end_to_end_via(broker_url: &str, addr: SocketAddr, client_prefix: &str) {
+    let region = client_prefix;
     let (config, sources) = config_for(json!([{
-        "name": "main", "broker": format!("mqtt://{addr}"), "clientId": format!("{client_prefix}-e2e")
+        "name": "main", "broker": broker_url, "topics": [format!("meshcore/{region}/#")], "clientId": format!("{client_prefix}-e2e")
     }]));
     let writer = MemoryWriter::default();
     let ingest = start(&config, sources, &writer);
@@ -124,17 +135,17 @@ async fn check_end_to_end(addr: SocketAddr, client_prefix: &str) {
     wait_connected(&ingest).await;
 
     let mut messages = vec![
-        packet("OBS1", TXT_MSG),
-        packet("OBS2", TXT_MSG),
-        packet("OBS1", ADVERT),
-        ("meshcore/SJC/OBS1/status".to_owned(), br#"{"status":"online","origin":"Roof","model":"Heltec V3","stats":{"battery_mv":4100}}"#.to_vec()),
-        ("meshcore/SJC/OBS1/packets".to_owned(), b"not json at all".to_vec()),
-        ("meshcore/SJC/OBS1/packets".to_owned(), br#"{"raw":"zz"}"#.to_vec()),
-        ("meshcore/SJC/OBS1/packets".to_owned(), br#"{"raw":"FF"}"#.to_vec()),
-        ("meshcore/SJC/OBS1/packets".to_owned(), br#"{"SNR": 3}"#.to_vec()),
+        packet_in(region, "OBS1", TXT_MSG),
+        packet_in(region, "OBS2", TXT_MSG),
+        packet_in(region, "OBS1", ADVERT),
+        (format!("meshcore/{region}/OBS1/status"), br#"{"status":"online","origin":"Roof","model":"Heltec V3","stats":{"battery_mv":4100}}"#.to_vec()),
+        (format!("meshcore/{region}/OBS1/packets"), b"not json at all".to_vec()),
+        (format!("meshcore/{region}/OBS1/packets"), br#"{"raw":"zz"}"#.to_vec()),
+        (format!("meshcore/{region}/OBS1/packets"), br#"{"raw":"FF"}"#.to_vec()),
+        (format!("meshcore/{region}/OBS1/packets"), br#"{"SNR": 3}"#.to_vec()),
     ];
     // The same sighting again (e.g. a bridge resending): stored once, not re-broadcast.
-    messages.push(packet("OBS1", TXT_MSG));
+    messages.push(packet_in(region, "OBS1", TXT_MSG));
     publish_all(addr, &format!("{client_prefix}-pub"), &messages).await;
 
     wait_for("all messages processed", Duration::from_secs(10), || {
@@ -236,8 +247,9 @@ async fn cross_source_duplicates_are_stored_and_broadcast_once() {
 /// Messages published while the analyzer is away are delivered when it comes back, because
 /// the broker kept the session (stable client id, clean session false, QoS 1).
 async fn check_persistent_session(addr: SocketAddr, client_id: &str) {
+    let region = client_id;
     let (config, sources) = config_for(
-        json!([{"name": "p", "broker": format!("mqtt://{addr}"), "clientId": client_id}]),
+        json!([{"name": "p", "broker": format!("mqtt://{addr}"), "topics": [format!("meshcore/{region}/#")], "clientId": client_id}]),
     );
     let first = MemoryWriter::default();
     let ingest = start(&config, sources.clone(), &first);
@@ -245,7 +257,7 @@ async fn check_persistent_session(addr: SocketAddr, client_id: &str) {
     ingest.shutdown().await;
 
     let away: Vec<_> = (0..5)
-        .map(|i| packet(&format!("OBS{i}"), TXT_MSG))
+        .map(|i| packet_in(region, &format!("OBS{i}"), TXT_MSG))
         .collect();
     publish_all(addr, &format!("{client_id}-pub"), &away).await;
 
@@ -318,17 +330,9 @@ async fn a_dead_broker_does_not_block_the_others() {
 /// restart-mid-burst check detects.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mosquitto_when_configured() {
-    let Ok(target) = std::env::var("MESHCORE_TEST_MOSQUITTO") else {
-        eprintln!("MESHCORE_TEST_MOSQUITTO not set: the Mosquitto test did not run");
+    let Some(addr) = required_broker("MESHCORE_TEST_MOSQUITTO").await else {
         return;
     };
-    let addr: SocketAddr = tokio::net::lookup_host(target.as_str())
-        .await
-        .unwrap_or_else(|e| panic!("MESHCORE_TEST_MOSQUITTO={target}: {e}"))
-        .next()
-        .unwrap_or_else(|| panic!("MESHCORE_TEST_MOSQUITTO={target}: no address"));
-    std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(3))
-        .unwrap_or_else(|e| panic!("MESHCORE_TEST_MOSQUITTO={target} is set but unreachable: {e}"));
     // Unique ids per run: Mosquitto may keep sessions of earlier runs.
     let run = format!("t{}", std::process::id());
     check_end_to_end(addr, &format!("{run}-mq")).await;
@@ -578,6 +582,7 @@ fn follower_sees_every_new_row_once() {
 /// Stopping the analyzer in the middle of a burst and starting it again loses nothing: what
 /// was acknowledged is committed before shutdown ends, the rest waits in the session.
 async fn check_restart_mid_burst(addr: SocketAddr, client_id: &str) {
+    let region = client_id;
     struct Slow(MemoryWriter);
     impl analyzer_ingest::BatchWriter for Slow {
         fn write_batch(
@@ -589,7 +594,7 @@ async fn check_restart_mid_burst(addr: SocketAddr, client_id: &str) {
         }
     }
     let (config, sources) = config_for(
-        json!([{"name": "r", "broker": format!("mqtt://{addr}"), "clientId": client_id}]),
+        json!([{"name": "r", "broker": format!("mqtt://{addr}"), "topics": [format!("meshcore/{region}/#")], "clientId": client_id}]),
     );
     let writer = MemoryWriter::default();
     let options = || {
@@ -610,7 +615,8 @@ async fn check_restart_mid_burst(addr: SocketAddr, client_id: &str) {
     let n = 1500u32;
     let burst: Vec<_> = (0..n)
         .map(|i| {
-            packet(
+            packet_in(
+                region,
                 "OBS1",
                 &format!("0A00D69FD7A5{i:08X}5DB07337749AE61FA53A4788"),
             )
@@ -649,4 +655,35 @@ async fn check_restart_mid_burst(addr: SocketAddr, client_id: &str) {
 async fn embedded_broker_restart_mid_burst_loses_nothing() {
     let addr = embedded_broker();
     check_restart_mid_burst(addr, "emb-restart").await;
+}
+
+/// The address named by `var`, checked reachable; `None` (test skipped, with a note) when the
+/// variable is unset. Panics when it is set but the broker cannot be reached.
+async fn required_broker(var: &str) -> Option<SocketAddr> {
+    let Ok(target) = std::env::var(var) else {
+        eprintln!("{var} not set: this broker test did not run");
+        return None;
+    };
+    let addr: SocketAddr = tokio::net::lookup_host(target.as_str())
+        .await
+        .unwrap_or_else(|e| panic!("{var}={target}: {e}"))
+        .next()
+        .unwrap_or_else(|| panic!("{var}={target}: no address"));
+    std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(3))
+        .unwrap_or_else(|e| panic!("{var}={target} is set but unreachable: {e}"));
+    Some(addr)
+}
+
+/// MQTT over WebSocket against Mosquitto's websockets listener
+/// (`MESHCORE_TEST_MOSQUITTO_WS=host:port`; the publisher uses `MESHCORE_TEST_MOSQUITTO`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mosquitto_websocket_when_configured() {
+    let Some(ws) = required_broker("MESHCORE_TEST_MOSQUITTO_WS").await else {
+        return;
+    };
+    let tcp = required_broker("MESHCORE_TEST_MOSQUITTO")
+        .await
+        .expect("MESHCORE_TEST_MOSQUITTO must name the same broker's TCP listener");
+    let run = format!("w{}", std::process::id());
+    check_end_to_end_via(&format!("ws://{ws}/mqtt"), tcp, &run).await;
 }
