@@ -566,3 +566,67 @@ mod publishing {
         );
     }
 }
+
+mod any_settings {
+    use super::*;
+    use analyzer_sim::TrafficMix;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+        /// Whatever valid settings a user picks, the stream ends, stays in time order and
+        /// every frame not flagged malformed decodes.
+        #[test]
+        fn valid_settings_give_decodable_streams(
+            seed in any::<u64>(),
+            nodes in 4usize..80,
+            repeater_share in 0.05f64..0.6,
+            room_share in 0.0f64..0.15,
+            sensor_share in 0.0f64..0.15,
+            observers in 1usize..10,
+            radius_km in 0.5f64..200.0,
+            center_lat in -80.0f64..80.0,
+            center_lon in -180.0f64..180.0,
+            malformed_rate in 0.0f64..0.3,
+            weights in proptest::collection::vec(0.0f64..10.0, 9),
+        ) {
+            let mix = TrafficMix {
+                advert: weights[0] + 0.1,
+                channel_text: weights[1],
+                channel_data: weights[2],
+                direct_message: weights[3],
+                request: weights[4],
+                anon_request: weights[5],
+                trace: weights[6],
+                discover: weights[7],
+                raw_custom: weights[8],
+            };
+            let config = SimConfig {
+                seed,
+                nodes,
+                repeater_share,
+                room_share,
+                sensor_share,
+                observers,
+                radius_km,
+                center_lat,
+                center_lon,
+                malformed_rate,
+                mix,
+                max_packets: Some(150),
+                ..SimConfig::default()
+            };
+            prop_assume!(config.validate().is_ok());
+            let decoder = decoder(&config);
+            let mut last = 0;
+            for event in Simulator::new(config).unwrap() {
+                prop_assert!(event.time_ms() >= last);
+                last = event.time_ms();
+                if let SimEvent::Packet(packet) = event {
+                    prop_assert_eq!(decoder.decode(&packet.raw).is_err(), packet.malformed);
+                }
+            }
+        }
+    }
+}
