@@ -9,6 +9,7 @@ mod decode;
 mod demo;
 mod gen_db;
 mod serve;
+mod simulate;
 
 use std::process::ExitCode;
 
@@ -30,6 +31,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Write a database of simulated traffic in CoreScope's schema (benchmarks, demos).
     GenDb(gen_db::GenDbArgs),
+    /// Publish a simulated mesh to an MQTT broker as observers do (demos, load tests).
+    Simulate(simulate::SimulateArgs),
 }
 
 fn main() -> ExitCode {
@@ -39,6 +42,7 @@ fn main() -> ExitCode {
         Command::Decode(args) => decode::run(&args),
         Command::Serve(args) => serve::run(&args),
         Command::GenDb(args) => gen_db::run(&args),
+        Command::Simulate(args) => simulate::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
