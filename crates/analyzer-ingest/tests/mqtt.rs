@@ -120,14 +120,19 @@ fn packet_in(region: &str, observer: &str, raw: &str) -> (String, Vec<u8>) {
 
 /// Packets, statuses and bad input over a real connection; events for new rows only.
 async fn check_end_to_end(addr: SocketAddr, client_prefix: &str) {
-    check_end_to_end_via(&format!("mqtt://{addr}"), addr, client_prefix).await;
+    check_end_to_end_via(&format!("mqtt://{addr}"), addr, client_prefix, true).await;
 }
 
 /// Our source connects to `broker_url`; the test publisher to `addr` (same broker).
-async fn check_end_to_end_via(broker_url: &str, addr: SocketAddr, client_prefix: &str) {
+async fn check_end_to_end_via(
+    broker_url: &str,
+    addr: SocketAddr,
+    client_prefix: &str,
+    verify_tls: bool,
+) {
     let region = client_prefix;
     let (config, sources) = config_for(json!([{
-        "name": "main", "broker": broker_url, "topics": [format!("meshcore/{region}/#")], "clientId": format!("{client_prefix}-e2e")
+        "name": "main", "broker": broker_url, "rejectUnauthorized": verify_tls, "topics": [format!("meshcore/{region}/#")], "clientId": format!("{client_prefix}-e2e")
     }]));
     let writer = MemoryWriter::default();
     let ingest = start(&config, sources, &writer);
@@ -685,5 +690,36 @@ async fn mosquitto_websocket_when_configured() {
         .await
         .expect("MESHCORE_TEST_MOSQUITTO must name the same broker's TCP listener");
     let run = format!("w{}", std::process::id());
-    check_end_to_end_via(&format!("ws://{ws}/mqtt"), tcp, &run).await;
+    check_end_to_end_via(&format!("ws://{ws}/mqtt"), tcp, &run, true).await;
+}
+
+/// MQTT over TLS against Mosquitto's TLS listener with a self-signed certificate
+/// (`MESHCORE_TEST_MOSQUITTO_TLS=host:port`): refused by default, accepted with
+/// `rejectUnauthorized: false`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mosquitto_tls_when_configured() {
+    let Some(tls) = required_broker("MESHCORE_TEST_MOSQUITTO_TLS").await else {
+        return;
+    };
+    let tcp = required_broker("MESHCORE_TEST_MOSQUITTO")
+        .await
+        .expect("MESHCORE_TEST_MOSQUITTO must name the same broker's TCP listener");
+    let run = format!("s{}", std::process::id());
+    // Verification on (the default): the self-signed certificate is refused, visibly.
+    let (config, sources) = config_for(
+        json!([{"name": "strict", "broker": format!("mqtts://{tls}"), "clientId": format!("{run}-strict")}]),
+    );
+    let writer = MemoryWriter::default();
+    let ingest = start(&config, sources, &writer);
+    wait_for("a TLS error in the status", Duration::from_secs(10), || {
+        ingest.source_statuses()[0]
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.to_lowercase().contains("certificate"))
+    })
+    .await;
+    assert!(!ingest.source_statuses()[0].connected);
+    ingest.shutdown().await;
+    // Verification off: works end to end.
+    check_end_to_end_via(&format!("mqtts://{tls}"), tcp, &run, false).await;
 }
