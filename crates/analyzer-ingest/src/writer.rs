@@ -69,8 +69,11 @@ pub struct WriterOptions {
     pub max_batch: usize,
     /// Queue-empty time after which [`BatchWriter::idle`] runs.
     pub idle_interval: Duration,
-    /// Attempts per batch before it is given up (with growing pauses in between).
+    /// Attempts per batch before it is given up (with growing pauses in between). Busy and
+    /// I/O errors (database locked, disk full) are retried without limit instead.
     pub max_attempts: u32,
+    /// Pause after the first failed attempt; it grows 4× per attempt up to 5 s.
+    pub retry_pause: Duration,
 }
 
 impl Default for WriterOptions {
@@ -79,6 +82,7 @@ impl Default for WriterOptions {
             max_batch: 500,
             idle_interval: Duration::from_millis(250),
             max_attempts: 5,
+            retry_pause: Duration::from_millis(50),
         }
     }
 }
@@ -276,14 +280,18 @@ fn commit(
     rejects: &RejectCounters,
     options: &WriterOptions,
 ) {
-    let mut pause = Duration::from_millis(50);
+    let mut pause = options.retry_pause;
     let mut attempt = 1;
     let outcome = loop {
         match writer.write_batch(batch) {
             Ok(outcome) => break outcome,
             Err(e) => {
                 counters.write_errors.fetch_add(1, Ordering::Relaxed);
-                if attempt >= options.max_attempts {
+                // A locked or full database gets better: keep the batch and wait (the
+                // brokers hold the backlog meanwhile). Other errors are retried a few times.
+                let transient =
+                    matches!(e, analyzer_db::DbError::Busy | analyzer_db::DbError::Io(_));
+                if !transient && attempt >= options.max_attempts {
                     tracing::error!(error = %e, records = batch.len(), attempts = attempt,
                         "Storage write failed; giving up on this batch");
                     for _ in 0..batch.len() {
@@ -342,7 +350,97 @@ fn commit(
             }
         }
     }
-    for status in std::mem::take(&mut batch.statuses) {
-        let _ = events.send(IngestEvent::Observer(Arc::new(status)));
+    let refused_status = |index: usize| {
+        outcome
+            .rejected
+            .iter()
+            .any(|r| r.kind == analyzer_db::RecordKind::Status && r.index == index)
+    };
+    for (index, status) in std::mem::take(&mut batch.statuses).into_iter().enumerate() {
+        if !refused_status(index) {
+            let _ = events.send(IngestEvent::Observer(Arc::new(status)));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::MemoryWriter;
+
+    /// Fails `failures` times with `error()`, then writes to memory.
+    struct Flaky {
+        failures: u32,
+        error: fn() -> analyzer_db::DbError,
+        inner: MemoryWriter,
+    }
+
+    impl BatchWriter for Flaky {
+        fn write_batch(&mut self, batch: &WriteBatch) -> DbResult<BatchOutcome> {
+            if self.failures > 0 {
+                self.failures -= 1;
+                return Err((self.error)());
+            }
+            self.inner.write_batch(batch)
+        }
+    }
+
+    fn one_status() -> WriteBatch {
+        let mut batch = WriteBatch::default();
+        batch.statuses.push(ObserverStatus {
+            id: "OBS".into(),
+            ..ObserverStatus::default()
+        });
+        batch
+    }
+
+    fn run_commit(writer: &mut Flaky) -> (IngestCounters, RejectCounters) {
+        let (events, _) = broadcast::channel(4);
+        let counters = IngestCounters::default();
+        let rejects = RejectCounters::default();
+        let options = WriterOptions {
+            max_attempts: 2,
+            retry_pause: Duration::from_millis(1),
+            ..WriterOptions::default()
+        };
+        commit(
+            writer,
+            &mut one_status(),
+            &events,
+            &counters,
+            &rejects,
+            &options,
+        );
+        (counters, rejects)
+    }
+
+    #[test]
+    fn busy_database_is_waited_out_not_dropped() {
+        let mut w = Flaky {
+            failures: 4,
+            error: || analyzer_db::DbError::Busy,
+            inner: MemoryWriter::default(),
+        };
+        let (counters, rejects) = run_commit(&mut w);
+        assert_eq!(
+            w.inner.with(|s| s.statuses.len()),
+            1,
+            "written after the lock cleared"
+        );
+        assert_eq!(counters.write_errors.load(Ordering::Relaxed), 4);
+        assert_eq!(rejects.get(Reject::WriteError), 0);
+    }
+
+    #[test]
+    fn other_errors_give_up_after_the_attempt_limit_and_count() {
+        let mut w = Flaky {
+            failures: 10,
+            error: || analyzer_db::DbError::Corrupt("bad page".into()),
+            inner: MemoryWriter::default(),
+        };
+        let (counters, rejects) = run_commit(&mut w);
+        assert_eq!(w.inner.with(|s| s.statuses.len()), 0);
+        assert_eq!(counters.write_errors.load(Ordering::Relaxed), 2);
+        assert_eq!(rejects.get(Reject::WriteError), 1);
     }
 }
