@@ -37,7 +37,13 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    // gen-db feeds deliberately malformed frames through the ingest processor: their
+    // rejections are expected there, not news.
+    let default_filter = match cli.command {
+        Command::GenDb(_) => "info,rumqttd=off,analyzer_ingest::reject=error",
+        _ => "info,rumqttd=off",
+    };
+    init_logging(default_filter);
     let result = match cli.command {
         Command::Decode(args) => decode::run(&args),
         Command::Serve(args) => serve::run(&args),
@@ -61,11 +67,11 @@ fn main() -> ExitCode {
 #[error("{0}")]
 struct UsageError(String);
 
-fn init_logging() {
+fn init_logging(default_filter: &str) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("MESHCORE_LOG")
         .or_else(|_| EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| EnvFilter::new("info,rumqttd=off"));
+        .unwrap_or_else(|_| EnvFilter::new(default_filter));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
