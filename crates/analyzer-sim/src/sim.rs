@@ -934,6 +934,19 @@ impl Simulator {
                 if let Some(out) = out {
                     self.propagate_direct(&out, from, &route, now_us);
                 }
+                // Firmware's multi-ACK: the MULTIPART copy is followed by the plain ACK.
+                if multipart {
+                    let delay = 300_000 + self.rng.random_range(0..500_000);
+                    self.schedule(
+                        now_us + delay,
+                        Reply::Ack {
+                            from,
+                            to,
+                            ack,
+                            multipart: false,
+                        },
+                    );
+                }
             }
             Reply::Response {
                 from,
