@@ -90,7 +90,7 @@ impl Default for WriterOptions {
 /// Pipeline counters (process lifetime).
 #[derive(Debug, Default)]
 pub struct IngestCounters {
-    /// Messages taken off the queue.
+    /// Messages processed (stored, or rejected and counted).
     pub received: AtomicU64,
     /// Packet observations handed to storage.
     pub packets: AtomicU64,
@@ -224,7 +224,6 @@ pub fn run_writer(
         let mut n_messages = 1u64;
         let mut next = Some(first);
         while let Some(message) = next.take() {
-            counters.received.fetch_add(1, Ordering::Relaxed);
             let raw = RawMessage {
                 source: message.source,
                 topic: &message.publish.topic,
@@ -240,6 +239,8 @@ pub fn run_writer(
                 Outcome::Status => counters.statuses.fetch_add(1, Ordering::Relaxed),
                 Outcome::Rejected(_) => 0,
             };
+            // Counted once processed, so a reader that sees it also sees the outcome counters.
+            counters.received.fetch_add(1, Ordering::Relaxed);
             if (n_messages as usize) < options.max_batch {
                 if let Ok(m) = queue.try_recv() {
                     n_messages += 1;
@@ -256,17 +257,17 @@ pub fn run_writer(
                 &rejects,
                 &options,
             );
+            counters.batches.fetch_add(1, Ordering::Relaxed);
+            counters.max_batch.fetch_max(n_messages, Ordering::Relaxed);
+            let latency = u64::try_from(oldest.elapsed().as_micros()).unwrap_or(u64::MAX);
+            counters
+                .latency_us_sum
+                .fetch_add(latency, Ordering::Relaxed);
+            counters
+                .latency_us_max
+                .fetch_max(latency, Ordering::Relaxed);
+            counters.latency_us_last.store(latency, Ordering::Relaxed);
         }
-        counters.batches.fetch_add(1, Ordering::Relaxed);
-        counters.max_batch.fetch_max(n_messages, Ordering::Relaxed);
-        let latency = u64::try_from(oldest.elapsed().as_micros()).unwrap_or(u64::MAX);
-        counters
-            .latency_us_sum
-            .fetch_add(latency, Ordering::Relaxed);
-        counters
-            .latency_us_max
-            .fetch_max(latency, Ordering::Relaxed);
-        counters.latency_us_last.store(latency, Ordering::Relaxed);
         batch.clear();
     }
     tracing::info!("Ingest writer stopped: queue closed and drained");

@@ -158,7 +158,8 @@ async fn check_end_to_end_via(
     })
     .await;
     wait_for("commit", Duration::from_secs(5), || {
-        writer.with(|s| s.statuses.len() == 1)
+        let s = ingest.stats();
+        writer.with(|w| w.statuses.len() == 1) && s.obs_inserted + s.obs_duplicates == 4
     })
     .await;
     writer.with(|s| {
