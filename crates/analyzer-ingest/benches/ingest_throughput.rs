@@ -5,7 +5,8 @@
 //!
 //! `cargo bench -p analyzer-ingest --bench ingest_throughput [-- N] [--sqlite]` (default
 //! N = 60000). With `--sqlite` rows go to a fresh SQLite database in a temp directory
-//! (`synchronous=NORMAL`, WAL) instead of the in-memory writer.
+//! (`synchronous=NORMAL`, WAL) instead of the in-memory writer. `--broker=host:port` uses an
+//! external broker (e.g. Mosquitto with `max_queued_messages 0`) instead of the embedded one.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -88,9 +89,14 @@ fn main() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let addr = analyzer_ingest::broker::start("127.0.0.1:0".parse().unwrap()).unwrap();
+        let external: Option<SocketAddr> = std::env::args().find_map(|a| a.strip_prefix("--broker=").map(|b| b.parse().expect("--broker=host:port")));
+        let addr = match external {
+            Some(a) => a,
+            None => analyzer_ingest::broker::start("127.0.0.1:0".parse().unwrap()).unwrap(),
+        };
+        println!("broker                  {}", if external.is_some() { format!("external {addr}") } else { "embedded (rumqttd)".to_owned() });
         let config: Config = serde_json::from_value(serde_json::json!({
-            "mqttSources": [{"name": "bench", "broker": format!("mqtt://{addr}"), "clientId": "bench-ingest"}]
+            "mqttSources": [{"name": "bench", "broker": format!("mqtt://{addr}"), "clientId": format!("bench-ingest-{}", std::process::id())}]
         }))
         .unwrap();
         let sources = resolve_sources(&config, &EnvVars::default()).unwrap();
