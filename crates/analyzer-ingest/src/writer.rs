@@ -26,8 +26,9 @@ pub trait BatchWriter: Send {
     /// Writes one batch in one transaction (see [`Storage::write_batch`]).
     fn write_batch(&mut self, batch: &WriteBatch) -> DbResult<BatchOutcome>;
 
-    /// Called when the queue has been empty for [`WriterOptions::idle_interval`]: a chance for
-    /// small maintenance steps between writes.
+    /// A chance for one small maintenance step between writes: called when the queue has been
+    /// empty for [`WriterOptions::idle_interval`], and between batches at least once per
+    /// [`MAINTENANCE_INTERVAL`] under sustained load, so background work never starves.
     fn idle(&mut self) {}
 }
 
@@ -42,6 +43,9 @@ impl<S: Storage + Send> BatchWriter for S {
         }
     }
 }
+
+/// Longest time between two [`BatchWriter::idle`] calls while batches keep coming.
+pub const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Something new in the store, for the in-memory store and WebSocket clients.
 #[derive(Debug, Clone)]
@@ -209,6 +213,7 @@ pub fn run_writer(
         }
     };
     let mut batch = WriteBatch::default();
+    let mut last_idle = std::time::Instant::now();
     loop {
         let first = match runtime
             .block_on(async { tokio::time::timeout(options.idle_interval, queue.recv()).await })
@@ -217,6 +222,7 @@ pub fn run_writer(
             Ok(None) => break,
             Err(_) => {
                 writer.idle();
+                last_idle = std::time::Instant::now();
                 continue;
             }
         };
@@ -269,6 +275,10 @@ pub fn run_writer(
             counters.latency_us_last.store(latency, Ordering::Relaxed);
         }
         batch.clear();
+        if last_idle.elapsed() >= MAINTENANCE_INTERVAL {
+            writer.idle();
+            last_idle = std::time::Instant::now();
+        }
     }
     tracing::info!("Ingest writer stopped: queue closed and drained");
 }
