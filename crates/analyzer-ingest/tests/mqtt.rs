@@ -415,6 +415,11 @@ async fn watchdog_forces_a_reconnect_after_silence() {
     )
     .unwrap();
     wait_connected(&ingest).await;
+    // Connected but never received anything: a warning, not a reconnect (wrong topic or ACL
+    // would not be fixed by one).
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let s = &ingest.source_statuses()[0];
+    assert_eq!((s.forced_reconnects, s.connect_count), (0, 1), "{s:?}");
     publish_all(addr, "quiet-pub", &[packet("OBS1", TXT_MSG)]).await;
     wait_for("forced reconnect", Duration::from_secs(10), || {
         let s = &ingest.source_statuses()[0];
