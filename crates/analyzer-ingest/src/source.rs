@@ -384,6 +384,14 @@ async fn connection(
                         status.mark_disconnect(now_unix(), Some("watchdog: no message within threshold".into()));
                         return Ended::ForcedReconnect;
                     }
+                    // Still silent after a forced reconnect: try again, once per threshold.
+                    None if status.stalled.load(Ordering::Relaxed) && connected_at.elapsed() > silence => {
+                        tracing::debug!(source = %tag, "MQTT source still stalled after a reconnect; reconnecting again");
+                        hand_over_buffered(index, status, &mut eventloop, out).await;
+                        status.forced_reconnects.fetch_add(1, Ordering::Relaxed);
+                        status.mark_disconnect(now_unix(), Some("watchdog: still no message after reconnect".into()));
+                        return Ended::ForcedReconnect;
+                    }
                     None if connected_at.elapsed() > silence && !never_warned => {
                         never_warned = true;
                         tracing::warn!(source = %tag, topics = ?settings.topics,

@@ -428,13 +428,20 @@ async fn watchdog_forces_a_reconnect_after_silence() {
     .await;
     let s = &ingest.source_statuses()[0];
     assert!(s.disconnect_count >= 1);
-    // It keeps working after the reconnect.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(s.stalled);
+    // Still silent: it keeps trying, once per threshold.
+    wait_for("another forced reconnect", Duration::from_secs(10), || {
+        ingest.source_statuses()[0].forced_reconnects >= 2
+    })
+    .await;
+    // It keeps working after the reconnects (the session holds what arrives meanwhile), and
+    // the stall clears with the first message.
     publish_all(addr, "quiet-pub2", &[packet("OBS2", TXT_MSG)]).await;
     wait_for("row after reconnect", Duration::from_secs(10), || {
         writer.with(|s| s.observations.len() == 2)
     })
     .await;
+    assert!(!ingest.source_statuses()[0].stalled);
     ingest.shutdown().await;
 }
 
