@@ -133,6 +133,8 @@ pub struct Settings {
     pub sources: Vec<SourceSettings>,
     /// Rainbow channel-key file to try (it may not exist).
     pub channel_keys_path: PathBuf,
+    /// Allowed CORS origins: `CORS_ALLOWED_ORIGINS` (comma list) > `corsAllowedOrigins`.
+    pub cors_allowed_origins: Vec<String>,
 }
 
 /// Parses config text. `path` is only used in error messages.
@@ -205,6 +207,7 @@ impl Loaded {
             db_path: resolve_db_path(&self.config, env, overrides),
             sources: resolve_sources(&self.config, env)?,
             channel_keys_path: self.channel_keys_path(env),
+            cors_allowed_origins: resolve_cors_origins(&self.config, env),
         })
     }
 
@@ -226,6 +229,20 @@ impl Loaded {
             None => self.config_dir.clone(),
         };
         dir.join("channel-rainbow.json")
+    }
+}
+
+/// `CORS_ALLOWED_ORIGINS` (comma-separated, blanks dropped) > `corsAllowedOrigins`.
+pub fn resolve_cors_origins(config: &Config, env: &EnvVars) -> Vec<String> {
+    let clean = |v: &mut dyn Iterator<Item = &str>| -> Vec<String> {
+        v.map(str::trim)
+            .filter(|o| !o.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    match &env.cors_allowed_origins {
+        Some(list) => clean(&mut list.split(',')),
+        None => clean(&mut config.cors_allowed_origins.iter().map(String::as_str)),
     }
 }
 

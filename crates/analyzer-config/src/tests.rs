@@ -436,6 +436,26 @@ fn settings_combine_everything() {
 }
 
 #[test]
+fn cors_origins_env_wins_over_file() {
+    let file = parse(r#"{"corsAllowedOrigins": ["https://a.example", " "]}"#).unwrap();
+    assert_eq!(
+        resolve_cors_origins(&file, &EnvVars::default()),
+        vec!["https://a.example".to_owned()]
+    );
+    let env = EnvVars {
+        cors_allowed_origins: Some("https://b.example, https://c.example,".into()),
+        ..EnvVars::default()
+    };
+    assert_eq!(
+        resolve_cors_origins(&file, &env),
+        vec![
+            "https://b.example".to_owned(),
+            "https://c.example".to_owned()
+        ]
+    );
+}
+
+#[test]
 fn blacklist_is_trimmed_and_case_insensitive() {
     let c = parse(r#"{"observerBlacklist": [" abcd "]}"#).unwrap();
     assert!(c.is_observer_blacklisted("ABCD"));
