@@ -440,3 +440,79 @@ impl Config {
                 .any(|b| b.trim().eq_ignore_ascii_case(id))
     }
 }
+
+impl ListLimits {
+    /// `listLimits.packetsMax`, default 10000.
+    pub fn packets_max(&self) -> i64 {
+        positive_or(self.packets_max, 10_000)
+    }
+
+    /// `listLimits.nodesMax`, default 2000.
+    pub fn nodes_max(&self) -> i64 {
+        positive_or(self.nodes_max, 2000)
+    }
+
+    /// `listLimits.analyticsMax`, default 200.
+    pub fn analytics_max(&self) -> i64 {
+        positive_or(self.analytics_max, 200)
+    }
+
+    /// `listLimits.channelMessagesMax`, default 500.
+    pub fn channel_messages_max(&self) -> i64 {
+        positive_or(self.channel_messages_max, 500)
+    }
+
+    /// `listLimits.bulkHealthMax`, default 200.
+    pub fn bulk_health_max(&self) -> i64 {
+        positive_or(self.bulk_health_max, 200)
+    }
+}
+
+impl HealthThresholds {
+    /// `infraDegradedHours`, default 24.
+    pub fn infra_degraded_hours(&self) -> f64 {
+        positive_f_or(self.infra_degraded_hours, 24.0)
+    }
+
+    /// `infraSilentHours`, default 72.
+    pub fn infra_silent_hours(&self) -> f64 {
+        positive_f_or(self.infra_silent_hours, 72.0)
+    }
+
+    /// `nodeDegradedHours`, default 1.
+    pub fn node_degraded_hours(&self) -> f64 {
+        positive_f_or(self.node_degraded_hours, 1.0)
+    }
+
+    /// `nodeSilentHours`, default 24.
+    pub fn node_silent_hours(&self) -> f64 {
+        positive_f_or(self.node_silent_hours, 24.0)
+    }
+
+    /// `relayActiveHours`, default 24.
+    pub fn relay_active_hours(&self) -> f64 {
+        positive_f_or(self.relay_active_hours, 24.0)
+    }
+
+    /// `observerOnlineMinutes`, default 60.
+    pub fn observer_online_minutes(&self) -> f64 {
+        positive_f_or(self.observer_online_minutes, 60.0)
+    }
+
+    /// `observerStaleMinutes`, default 1440.
+    pub fn observer_stale_minutes(&self) -> f64 {
+        positive_f_or(self.observer_stale_minutes, 1440.0)
+    }
+}
+
+/// The value when set and positive, else the default (CoreScope ignores zero and negatives).
+fn positive_or(value: Option<i64>, default: i64) -> i64 {
+    value.filter(|v| *v > 0).unwrap_or(default)
+}
+
+/// Float version of [`positive_or`].
+fn positive_f_or(value: Option<f64>, default: f64) -> f64 {
+    value
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .unwrap_or(default)
+}

@@ -482,3 +482,18 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn server_limits_and_thresholds_have_spec_defaults() {
+    let c = parse(r#"{"listLimits": {"nodesMax": 50, "packetsMax": 0}, "healthThresholds": {"nodeSilentHours": 12}}"#).unwrap();
+    assert_eq!(c.list_limits.nodes_max(), 50);
+    assert_eq!(
+        c.list_limits.packets_max(),
+        10_000,
+        "zero falls back to the default"
+    );
+    assert_eq!(c.list_limits.channel_messages_max(), 500);
+    assert_eq!(c.health_thresholds.node_silent_hours(), 12.0);
+    assert_eq!(c.health_thresholds.observer_stale_minutes(), 1440.0);
+    assert_eq!(c.health_thresholds.infra_silent_hours(), 72.0);
+}
