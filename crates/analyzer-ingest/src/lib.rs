@@ -25,6 +25,7 @@
 pub mod broker;
 pub mod follow;
 pub mod geo;
+pub mod maintenance;
 pub mod memory;
 pub mod message;
 pub mod process;

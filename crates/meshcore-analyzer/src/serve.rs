@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use analyzer_config::{EnvVars, Overrides};
 use analyzer_ingest::broker::BrokerStart;
+use analyzer_ingest::maintenance::MaintainedStorage;
 use analyzer_ingest::{Ingest, IngestOptions, SourceSnapshot};
 use analyzer_server::{AppState, IngestView, MqttSourceView, ReaderHandle};
 use analyzer_sqlite::{OpenOptions, SqliteReader, SqliteStorage};
@@ -113,7 +114,7 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         config,
         settings.sources.clone(),
         decoder,
-        Box::new(storage),
+        Box::new(MaintainedStorage::from_config(storage, config)),
         IngestOptions::from_config(config),
     )
     .context("starting ingestion")?;
