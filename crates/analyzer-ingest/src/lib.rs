@@ -104,6 +104,42 @@ pub struct Ingest {
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     writer_thread: Option<std::thread::JoinHandle<()>>,
+    /// The queue's sender for in-process messages; dropped at shutdown so the writer can end
+    /// (injectors only hold weak references).
+    inject: Option<mpsc::Sender<source::Inbound>>,
+    /// Index of the in-process source in the processor's source list.
+    inject_source: usize,
+}
+
+/// Hands messages to the pipeline in-process, as if an MQTT source had received them: for
+/// the simulator's demo traffic when no broker is at hand, and for tools. Cheap to clone;
+/// does not keep ingestion alive.
+#[derive(Debug, Clone)]
+pub struct Injector {
+    queue: mpsc::WeakSender<source::Inbound>,
+    source: usize,
+}
+
+/// Ingestion has stopped; the message was not taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("ingestion has stopped")]
+pub struct Stopped;
+
+impl Injector {
+    /// Queues one message (topic and payload as an observer publishes them), waiting for room
+    /// like an MQTT source does (back-pressure, never a drop).
+    pub async fn send(&self, topic: &str, payload: Vec<u8>, retain: bool) -> Result<(), Stopped> {
+        let queue = self.queue.upgrade().ok_or(Stopped)?;
+        let mut publish = rumqttc::Publish::new(topic, rumqttc::QoS::AtLeastOnce, payload);
+        publish.retain = retain;
+        let inbound = source::Inbound {
+            source: self.source,
+            publish,
+            received_at: now_unix(),
+            received: std::time::Instant::now(),
+        };
+        queue.send(inbound).await.map_err(|_| Stopped)
+    }
 }
 
 impl Ingest {
@@ -123,7 +159,12 @@ impl Ingest {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let counters = Arc::new(IngestCounters::default());
         let rejects = Arc::new(RejectCounters::default());
-        let metas = sources.iter().map(SourceMeta::from_settings).collect();
+        let mut metas: Vec<SourceMeta> = sources.iter().map(SourceMeta::from_settings).collect();
+        let inject_source = metas.len();
+        metas.push(SourceMeta {
+            name: "in-process".into(),
+            ..SourceMeta::default()
+        });
         let processor = Processor::new(config, decoder, metas);
 
         let writer_thread = {
@@ -159,8 +200,9 @@ impl Ingest {
                 options.source,
             )));
         }
-        // The writer ends when every source (each holding a sender) has ended.
-        drop(queue_tx);
+        // The writer ends when every source (each holding a sender) has ended and the
+        // injector's sender is dropped at shutdown.
+        let inject = Some(queue_tx);
         Ok(Self {
             statuses,
             counters,
@@ -169,7 +211,22 @@ impl Ingest {
             shutdown,
             tasks,
             writer_thread: Some(writer_thread),
+            inject,
+            inject_source,
         })
+    }
+
+    /// A handle that feeds messages in-process (see [`Injector`]).
+    pub fn injector(&self) -> Injector {
+        let queue = match &self.inject {
+            Some(sender) => sender.downgrade(),
+            // Only after shutdown began, which consumes `self`: unreachable in practice.
+            None => mpsc::channel::<source::Inbound>(1).0.downgrade(),
+        };
+        Injector {
+            queue,
+            source: self.inject_source,
+        }
     }
 
     /// Per-source status, in configured order (`/api/mqtt/status`).
@@ -216,6 +273,7 @@ impl Ingest {
     /// writer commit everything already queued and waits for it.
     pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
+        self.inject = None;
         for task in self.tasks.drain(..) {
             let _ = task.await;
         }

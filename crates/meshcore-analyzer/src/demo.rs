@@ -1,14 +1,16 @@
-//! Demo traffic: a simulated mesh whose observers publish to the analyzer's broker in real
-//! time, so a fresh install shows a living network. It goes quiet while a real observer is
-//! publishing and resumes when that observer has been silent for a while.
+//! Demo traffic: a simulated mesh whose observers publish to the analyzer in real time, so a
+//! fresh install shows a living network. It goes through the analyzer's own embedded MQTT
+//! broker when that runs (the whole path, visible to its subscribers), else straight into the
+//! ingest queue in-process; never into an external broker, which other subscribers may share.
+//! It goes quiet while a real observer is publishing and resumes when that observer has been
+//! silent for a while.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use analyzer_config::{BrokerScheme, SourceSettings};
-use analyzer_ingest::IngestEvent;
+use analyzer_ingest::{IngestEvent, Injector};
 use analyzer_sim::{SimConfig, SimEvent, Simulator};
 use rumqttc::{AsyncClient, MqttOptions, QoS};
 use tokio::sync::broadcast;
@@ -17,39 +19,58 @@ use tokio::task::JoinHandle;
 /// Demo traffic pauses while a real observer has published within this long.
 const REAL_TRAFFIC_QUIET: Duration = Duration::from_secs(600);
 
-/// Where the demo publishes: a plain-MQTT broker.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DemoTarget {
-    /// Host name or address.
-    pub host: String,
-    /// Port.
-    pub port: u16,
+/// Where the demo's messages go.
+enum Sink {
+    /// The embedded broker at this address.
+    Mqtt(AsyncClient),
+    /// The ingest queue.
+    InProcess(Injector),
 }
 
-/// The broker the demo should publish to: the embedded broker if it runs, else the first
-/// configured plain-MQTT source (by default `mqtt://localhost:1883`).
-pub fn target_broker(
-    sources: &[SourceSettings],
-    embedded_broker: Option<std::net::SocketAddr>,
-) -> Option<DemoTarget> {
-    if let Some(addr) = embedded_broker {
+impl Sink {
+    fn to_embedded_broker(seed: u64, addr: std::net::SocketAddr) -> Self {
         let host = if addr.ip().is_unspecified() {
             "127.0.0.1".to_owned()
         } else {
             addr.ip().to_string()
         };
-        return Some(DemoTarget {
-            host,
-            port: addr.port(),
+        let mut options =
+            MqttOptions::new(format!("meshcore-analyzer-demo-{seed}"), host, addr.port());
+        options.set_keep_alive(Duration::from_secs(30));
+        options.set_max_packet_size(64 * 1024, 64 * 1024);
+        let (client, mut eventloop) = AsyncClient::new(options, 1024);
+        tokio::spawn(async move {
+            loop {
+                if let Err(error) = eventloop.poll().await {
+                    tracing::debug!(%error, "Demo MQTT connection error; retrying");
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
+            }
         });
+        Self::Mqtt(client)
     }
-    sources
-        .iter()
-        .find(|s| s.broker.scheme == BrokerScheme::Tcp)
-        .map(|s| DemoTarget {
-            host: s.broker.host.clone(),
-            port: s.broker.port,
-        })
+
+    async fn send(&self, event: &SimEvent) -> anyhow::Result<()> {
+        let message = analyzer_sim::mqtt::render(event);
+        match self {
+            Self::Mqtt(client) => {
+                let qos = if matches!(event, SimEvent::Status(_)) {
+                    QoS::AtLeastOnce
+                } else {
+                    QoS::AtMostOnce
+                };
+                client
+                    .publish(message.topic, qos, message.retain, message.payload)
+                    .await?;
+            }
+            Self::InProcess(injector) => {
+                injector
+                    .send(&message.topic, message.payload.into_bytes(), message.retain)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
 }
 
 fn unix_ms() -> u64 {
@@ -59,20 +80,16 @@ fn unix_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// Starts the demo. Without a target broker it logs why and does nothing.
+/// Starts the demo: through the embedded broker at `embedded_broker` when it runs, else
+/// in-process through `injector`.
 pub fn spawn(
     seed: u64,
-    target: Option<DemoTarget>,
+    embedded_broker: Option<std::net::SocketAddr>,
+    injector: Injector,
     events: broadcast::Receiver<IngestEvent>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let Some(target) = target else {
-            tracing::warn!(
-                "Demo traffic needs a plain mqtt:// broker to publish to; none is configured"
-            );
-            return;
-        };
-        if let Err(error) = run(seed, target, events).await {
+        if let Err(error) = run(seed, embedded_broker, injector, events).await {
             tracing::warn!(%error, "Demo traffic stopped");
         }
     })
@@ -80,7 +97,8 @@ pub fn spawn(
 
 async fn run(
     seed: u64,
-    target: DemoTarget,
+    embedded_broker: Option<std::net::SocketAddr>,
+    injector: Injector,
     events: broadcast::Receiver<IngestEvent>,
 ) -> anyhow::Result<()> {
     // Each observer uploads about a quarter of the copies it hears, which gives the ~20-30
@@ -105,23 +123,14 @@ async fn run(
         last_real.clone(),
     ));
 
-    let mut options = MqttOptions::new(
-        format!("meshcore-analyzer-demo-{seed}"),
-        &target.host,
-        target.port,
-    );
-    options.set_keep_alive(Duration::from_secs(30));
-    options.set_max_packet_size(64 * 1024, 64 * 1024);
-    let (client, mut eventloop) = AsyncClient::new(options, 1024);
-    tokio::spawn(async move {
-        loop {
-            if let Err(error) = eventloop.poll().await {
-                tracing::debug!(%error, "Demo MQTT connection error; retrying");
-                tokio::time::sleep(Duration::from_secs(2)).await;
-            }
-        }
-    });
-    tracing::info!(broker = %format!("{}:{}", target.host, target.port), nodes = simulator.mesh().nodes.len(),
+    let (sink, via) = match embedded_broker {
+        Some(addr) => (
+            Sink::to_embedded_broker(seed, addr),
+            format!("embedded broker {addr}"),
+        ),
+        None => (Sink::InProcess(injector), "in-process".to_owned()),
+    };
+    tracing::info!(%via, nodes = simulator.mesh().nodes.len(),
         observers = simulator.mesh().observers.len(), "Demo traffic started");
 
     let mut paused = false;
@@ -142,18 +151,9 @@ async fn run(
                 tracing::info!("No real observer for 10 minutes: demo traffic resumed");
             }
         }
-        if paused {
-            continue;
+        if !paused {
+            sink.send(&event).await?;
         }
-        let message = analyzer_sim::mqtt::render(&event);
-        let qos = if matches!(event, SimEvent::Status(_)) {
-            QoS::AtLeastOnce
-        } else {
-            QoS::AtMostOnce
-        };
-        client
-            .publish(message.topic, qos, message.retain, message.payload)
-            .await?;
     }
     Ok(())
 }

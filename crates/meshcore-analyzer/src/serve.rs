@@ -121,8 +121,12 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let ingest = Arc::new(ingest);
 
     let demo = if args.demo {
-        let target = demo::target_broker(&settings.sources, broker);
-        Some(demo::spawn(args.seed, target, ingest.subscribe()))
+        Some(demo::spawn(
+            args.seed,
+            broker,
+            ingest.injector(),
+            ingest.subscribe(),
+        ))
     } else {
         None
     };

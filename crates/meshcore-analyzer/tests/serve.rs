@@ -367,3 +367,48 @@ fn a_generated_database_opens_with_the_requested_counts() {
         "an existing file is not replaced without --force"
     );
 }
+
+/// `serve --demo` with no broker anywhere: the simulated mesh feeds the pipeline in-process,
+/// so a fresh install shows traffic.
+#[test]
+fn demo_traffic_flows_in_process_without_any_broker() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The configured source points at a port where nothing listens; no embedded broker.
+    let config = write_config(dir.path(), free_port(), false);
+    let http_port = free_port();
+    let child = Command::new(BIN)
+        .args([
+            "serve",
+            "--demo",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            &http_port.to_string(),
+        ])
+        .arg("--config")
+        .arg(&config)
+        .env("MESHCORE_LOG", "error")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn serve");
+    let server = Server { child, http_port };
+    wait_until("the HTTP API answers", Duration::from_secs(30), || {
+        http_get(http_port, "/api/stats").is_some()
+    });
+    wait_until(
+        "demo transmissions are stored",
+        Duration::from_secs(60),
+        || {
+            let body = stats(&server);
+            body["totalTransmissions"].as_u64().unwrap_or(0) >= 3
+                && body["totalObservers"].as_u64().unwrap_or(0) >= 1
+        },
+    );
+    let (_, mqtt) = http_get(http_port, "/api/mqtt/status").expect("mqtt status");
+    assert_eq!(
+        mqtt["sources"][0]["connected"], false,
+        "the configured broker is not there"
+    );
+}
