@@ -1,0 +1,137 @@
+//! Interning tables: each distinct string (or observer key) is stored once and referred to
+//! by a `u32`, so millions of observations carry 4-byte ids instead of strings.
+
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
+
+/// The id meaning "no value".
+pub(crate) const NONE: u32 = u32::MAX;
+
+/// Distinct strings, each stored once; ids are dense indexes into `strings`.
+#[derive(Default)]
+pub(crate) struct StrInterner {
+    strings: Vec<Box<str>>,
+    table: HashTable<u32>,
+    hasher: foldhash::fast::FixedState,
+    /// Sum of the string lengths (their heap allocations).
+    string_bytes: usize,
+}
+
+impl StrInterner {
+    /// The id of `text`, adding it when new.
+    pub(crate) fn intern(&mut self, text: &str) -> u32 {
+        let hash = self.hasher.hash_one(text);
+        let strings = &self.strings;
+        if let Some(&id) = self.table.find(hash, |&id| &*strings[id as usize] == text) {
+            return id;
+        }
+        let id = u32::try_from(self.strings.len()).unwrap_or(NONE - 1);
+        self.strings.push(text.into());
+        self.string_bytes += text.len();
+        let (strings, hasher) = (&self.strings, &self.hasher);
+        self.table
+            .insert_unique(hash, id, |&i| hasher.hash_one(&*strings[i as usize]));
+        id
+    }
+
+    /// The id of `text` if it was interned.
+    pub(crate) fn get(&self, text: &str) -> Option<u32> {
+        let hash = self.hasher.hash_one(text);
+        self.table
+            .find(hash, |&id| &*self.strings[id as usize] == text)
+            .copied()
+    }
+
+    /// The string of `id` (empty for [`NONE`] or an unknown id).
+    pub(crate) fn resolve(&self, id: u32) -> &str {
+        self.strings.get(id as usize).map_or("", |s| s)
+    }
+
+    /// Number of distinct strings.
+    pub(crate) fn len(&self) -> usize {
+        self.strings.len()
+    }
+
+    /// Bytes allocated by this table.
+    pub(crate) fn allocated_bytes(&self) -> usize {
+        self.strings.capacity() * size_of::<Box<str>>()
+            + self.string_bytes
+            + self.table.allocation_size()
+    }
+}
+
+/// Distinct observer keys (`observations.observer_idx`), each mapped to a dense `u32`.
+#[derive(Default)]
+pub(crate) struct KeyInterner {
+    keys: Vec<i64>,
+    ids: hashbrown::HashMap<i64, u32>,
+}
+
+impl KeyInterner {
+    /// The id of `key`, adding it when new.
+    pub(crate) fn intern(&mut self, key: i64) -> u32 {
+        let next = u32::try_from(self.keys.len()).unwrap_or(NONE - 1);
+        let id = *self.ids.entry(key).or_insert(next);
+        if id == next {
+            self.keys.push(key);
+        }
+        id
+    }
+
+    /// The id of `key` if it was interned.
+    pub(crate) fn get(&self, key: i64) -> Option<u32> {
+        self.ids.get(&key).copied()
+    }
+
+    /// The key of `id`.
+    pub(crate) fn resolve(&self, id: u32) -> Option<i64> {
+        self.keys.get(id as usize).copied()
+    }
+
+    /// Number of distinct keys.
+    pub(crate) fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Bytes allocated by this table.
+    pub(crate) fn allocated_bytes(&self) -> usize {
+        self.keys.capacity() * size_of::<i64>() + self.ids.allocation_size()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_are_stored_once_and_resolve_back() {
+        let mut interner = StrInterner::default();
+        let a = interner.intern("[\"AB\",\"CD\"]");
+        let b = interner.intern("#public");
+        assert_eq!(interner.intern("[\"AB\",\"CD\"]"), a);
+        assert_ne!(a, b);
+        assert_eq!(interner.resolve(b), "#public");
+        assert_eq!(interner.get("#public"), Some(b));
+        assert_eq!(interner.get("#other"), None);
+        assert_eq!(interner.resolve(NONE), "");
+        assert_eq!(interner.len(), 2);
+        let many: Vec<u32> = (0..1000).map(|i| interner.intern(&i.to_string())).collect();
+        assert!(
+            many.iter()
+                .enumerate()
+                .all(|(i, &id)| interner.resolve(id) == i.to_string())
+        );
+    }
+
+    #[test]
+    fn observer_keys_map_to_dense_ids() {
+        let mut keys = KeyInterner::default();
+        assert_eq!(keys.intern(77), 0);
+        assert_eq!(keys.intern(5), 1);
+        assert_eq!(keys.intern(77), 0);
+        assert_eq!(keys.resolve(1), Some(5));
+        assert_eq!(keys.get(9), None);
+        assert_eq!(keys.len(), 2);
+    }
+}

@@ -1,0 +1,526 @@
+//! The startup loader: the hot window first (newest first, in chunks), then a background
+//! fill of the rest of the retention window (newest to oldest), ending in one defined
+//! terminal state on every path.
+//!
+//! Ordering by construction (the #1809 race): [`StartupLoader::fill`] takes a
+//! [`HotLoaded`] token by value, and only [`StartupLoader::load_hot`] can create one, after
+//! its last chunk was merged and the hot boundary (`oldestLoaded`) was recorded. There is
+//! no way to start the fill early.
+//!
+//! Terminal states ([`LoadState`]): `backgroundLoadComplete` means a terminal state was
+//! reached and `backgroundLoadFailed` qualifies it, on every failure path alike (unlike the
+//! reference, which signals some failures with `complete = false`):
+//!
+//! | path | complete | failed | error |
+//! |---|---|---|---|
+//! | hot load fails (first query or mid-way) | true | true | `load failed at chunk N: …` |
+//! | `hotStartupHours` = 0 (one load, no fill) | true | false* | — |
+//! | empty database | true | false | — (coverage 1.0) |
+//! | fill reached the end of the window | true | false* | — |
+//! | coverage below 0.90 | true | true | `loaded X.X% of N rows in the window (M in memory)` |
+//! | chunk errors during the fill | true | true | `K chunk error(s) during background load` |
+//!
+//! (*) unless the coverage rule applies. With no retention limit the window is the whole
+//! database and the fill loads all of it (bounded by the memory budget).
+//!
+//! Coverage. The reader interface has no windowed `COUNT`, so the rows in the window are
+//! counted as the loader pages through them (every row of the window passes through a page
+//! once the scan finishes); when the scan stops early (memory budget) the total
+//! transmission count of the database is used instead, which can only lower the ratio.
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use analyzer_db::time::rfc3339;
+use analyzer_db::{DbError, StorageReader, TransmissionPageQuery, UnixSecs};
+
+use crate::store::{PreparedChunk, Store};
+
+/// Coverage below this ratio fails the load.
+pub const MIN_COVERAGE: f64 = 0.90;
+
+/// Loader settings (config keys in parentheses).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LoadConfig {
+    /// `packetStore.hotStartupHours`: the window loaded before the background fill
+    /// (0 = load the whole retention window at once, no fill). Clamped to the retention.
+    pub hot_startup_hours: f64,
+    /// `packetStore.retentionHours`: the window kept in memory (0 = no limit).
+    pub retention_hours: f64,
+    /// `db.load.chunkSize`: transmission ids examined per query (0 = 10,000).
+    pub chunk_size: usize,
+    /// `packetStore.maxMemoryMB`: loading stops once the store holds this much (0 = no
+    /// budget).
+    pub max_memory_mb: u64,
+}
+
+impl LoadConfig {
+    fn chunk(&self) -> usize {
+        if self.chunk_size == 0 {
+            10_000
+        } else {
+            self.chunk_size
+        }
+    }
+
+    fn hot_hours(&self) -> f64 {
+        let hot = self.hot_startup_hours.max(0.0);
+        if self.retention_hours > 0.0 {
+            hot.min(self.retention_hours)
+        } else {
+            hot
+        }
+    }
+
+    fn budget(&self) -> Option<usize> {
+        (self.max_memory_mb > 0).then(|| (self.max_memory_mb as usize).saturating_mul(1 << 20))
+    }
+}
+
+/// The observable load state, with the reference's `/api/perf` `packetStore` field names.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoadState {
+    /// Effective hot window in hours (after clamping to the retention).
+    pub hot_startup_hours: f64,
+    /// `packetStore.retentionHours` (0 = unlimited).
+    pub retention_hours: f64,
+    /// The hot window is loaded: the load-status header says `ready` from now on.
+    pub load_complete: bool,
+    /// Transmissions merged so far (the header's `progress=`).
+    pub load_progress_rows: u64,
+    /// At least one chunk was merged (or the load ended).
+    pub first_chunk_ready: bool,
+    /// A terminal state was reached (see the module docs).
+    pub background_load_complete: bool,
+    /// The terminal state is a failure; see `backgroundLoadError`.
+    pub background_load_failed: bool,
+    /// Progress of the whole load, 0 to 100.
+    pub background_load_progress: u8,
+    /// Why the load failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub background_load_error: Option<String>,
+    /// Every transmission seen at or after this time is in memory (RFC3339 in JSON).
+    #[serde(serialize_with = "ser_time")]
+    pub oldest_loaded: Option<UnixSecs>,
+    /// Loaded rows / rows in the window.
+    pub load_coverage_ratio: f64,
+    /// Rows counted in the window (the coverage denominator).
+    pub rows_in_window: u64,
+}
+
+impl LoadState {
+    /// The `X-CoreScope-Load-Status` header value: `loading; progress=N` until the hot
+    /// window is loaded, then `ready`.
+    pub fn status_header(&self) -> String {
+        if self.load_complete {
+            "ready".to_owned()
+        } else {
+            format!("loading; progress={}", self.load_progress_rows)
+        }
+    }
+}
+
+fn ser_time<S: serde::Serializer>(t: &Option<UnixSecs>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => s.serialize_str(&rfc3339(*t)),
+        None => s.serialize_str(""),
+    }
+}
+
+/// Why the hot load stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// A query of the hot load failed; what was merged before stays served.
+    #[error("load failed at chunk {chunk}: {message}")]
+    HotLoad {
+        /// 1-based chunk number.
+        chunk: usize,
+        /// The storage error with its causes.
+        message: String,
+        /// The storage error.
+        #[source]
+        source: DbError,
+    },
+}
+
+/// Instants the loader reports, for tests and instrumentation. All methods default to
+/// doing nothing.
+pub trait LoadHooks: Send + Sync {
+    /// A hot-load chunk was merged (1-based number, transmissions merged so far).
+    fn hot_chunk_merged(&self, _chunk: usize, _rows_total: u64) {}
+    /// The hot load finished and recorded its boundary.
+    fn hot_load_finished(&self, _oldest_loaded: Option<UnixSecs>) {}
+    /// The background fill started.
+    fn fill_entered(&self) {}
+}
+
+/// Proof that the hot load finished: its boundary is recorded. Only
+/// [`StartupLoader::load_hot`] creates it; [`StartupLoader::fill`] consumes it.
+#[derive(Debug)]
+pub struct HotLoaded {
+    boundary: Option<UnixSecs>,
+    stopped_by_budget: bool,
+}
+
+impl HotLoaded {
+    /// The recorded boundary.
+    pub fn boundary(&self) -> Option<UnixSecs> {
+        self.boundary
+    }
+}
+
+/// Loads a [`Store`] from a [`StorageReader`]; run it on its own thread.
+pub struct StartupLoader<R> {
+    store: Store,
+    reader: R,
+    config: LoadConfig,
+    hooks: Option<Arc<dyn LoadHooks>>,
+    now: Option<UnixSecs>,
+}
+
+/// Counters of one paged scan.
+#[derive(Default)]
+struct Scan {
+    rows_seen: u64,
+    chunks: usize,
+    chunk_errors: usize,
+    stopped_by_budget: bool,
+}
+
+impl<R: StorageReader> StartupLoader<R> {
+    /// A loader filling `store`.
+    pub fn new(store: Store, reader: R, config: LoadConfig) -> Self {
+        Self {
+            store,
+            reader,
+            config,
+            hooks: None,
+            now: None,
+        }
+    }
+
+    /// Reports instants to `hooks`.
+    pub fn with_hooks(mut self, hooks: Arc<dyn LoadHooks>) -> Self {
+        self.hooks = Some(hooks);
+        self
+    }
+
+    /// Measures the windows from `now` instead of the system clock.
+    pub fn with_now(mut self, now: UnixSecs) -> Self {
+        self.now = Some(now);
+        self
+    }
+
+    /// Hot load, then the fill; always ends in a terminal state. Returns the final state,
+    /// or the hot load's error (the state then says failed, and what was merged stays).
+    pub fn run(self) -> Result<LoadState, LoadError> {
+        let hot = self.load_hot()?;
+        self.fill(hot);
+        Ok(self.store.load_state())
+    }
+
+    /// Loads the hot window (or, with `hotStartupHours` = 0, the whole retention window and
+    /// ends the load).
+    pub fn load_hot(&self) -> Result<HotLoaded, LoadError> {
+        let now = self.now();
+        let hot_hours = self.config.hot_hours();
+        {
+            let mut st = self.store.state_lock();
+            *st = LoadState {
+                hot_startup_hours: hot_hours,
+                retention_hours: self.config.retention_hours.max(0.0),
+                ..LoadState::default()
+            };
+        }
+        let window = if hot_hours > 0.0 {
+            hot_hours
+        } else {
+            self.config.retention_hours
+        };
+        let cutoff = (window > 0.0).then(|| now - hours_to_secs(window));
+        tracing::info!(
+            hot_hours,
+            retention_hours = self.config.retention_hours,
+            cutoff = cutoff.map(rfc3339),
+            "Loading the hot window"
+        );
+        let mut scan = Scan::default();
+        let result = self.scan(cutoff, &mut scan, true);
+        if let Err(e) = result {
+            let mut st = self.store.state_lock();
+            st.first_chunk_ready = true;
+            st.background_load_complete = true;
+            st.background_load_failed = true;
+            st.background_load_error = Some(e.to_string());
+            drop(st);
+            tracing::error!(error = %e, "Startup load failed; serving what was loaded");
+            return Err(e);
+        }
+        let boundary = if scan.stopped_by_budget {
+            self.store.oldest_first_seen()
+        } else {
+            cutoff
+        };
+        self.store.set_oldest_loaded(boundary);
+        {
+            let mut st = self.store.state_lock();
+            st.load_complete = true;
+            st.first_chunk_ready = true;
+        }
+        if let Some(h) = &self.hooks {
+            h.hot_load_finished(boundary);
+        }
+        let counts = self.store.counts();
+        tracing::info!(
+            transmissions = counts.transmissions,
+            observations = counts.observations,
+            bytes = counts.allocated_bytes,
+            oldest_loaded = boundary.map(rfc3339),
+            "Hot window loaded"
+        );
+        if hot_hours <= 0.0 {
+            // One load: the terminal state is set now and no fill follows.
+            self.finish(scan.rows_seen, cutoff, scan.stopped_by_budget, 0, now);
+        }
+        Ok(HotLoaded {
+            boundary,
+            stopped_by_budget: scan.stopped_by_budget,
+        })
+    }
+
+    /// Fills the rest of the retention window, newest to oldest, and sets the terminal
+    /// state. Does nothing when the hot load was the whole load.
+    pub fn fill(&self, hot: HotLoaded) {
+        if self.store.load_state().background_load_complete {
+            return;
+        }
+        if let Some(h) = &self.hooks {
+            h.fill_entered();
+        }
+        let now = self.now();
+        let lower = (self.config.retention_hours > 0.0)
+            .then(|| now - hours_to_secs(self.config.retention_hours));
+        tracing::info!(
+            oldest_loaded = hot.boundary.map(rfc3339),
+            target = lower.map(rfc3339),
+            "Starting the background fill"
+        );
+        let mut scan = Scan {
+            stopped_by_budget: hot.stopped_by_budget,
+            ..Scan::default()
+        };
+        if !scan.stopped_by_budget {
+            // The fill scan has no failure exit: failed chunks are counted and skipped.
+            let _ = self.scan(lower, &mut scan, false);
+        }
+        if !scan.stopped_by_budget {
+            self.store.set_oldest_loaded(lower);
+        }
+        self.finish(
+            scan.rows_seen,
+            lower,
+            scan.stopped_by_budget,
+            scan.chunk_errors,
+            now,
+        );
+    }
+
+    /// Pages through the transmissions with `last_seen >= lower`, newest id first, merging
+    /// each page. In the hot load the first failing query ends the scan; in the fill it is
+    /// retried once, then counted and skipped.
+    fn scan(&self, lower: Option<UnixSecs>, scan: &mut Scan, hot: bool) -> Result<(), LoadError> {
+        let chunk = self.config.chunk();
+        let budget = self.config.budget();
+        let started = Instant::now();
+        let mut top: Option<i64> = None;
+        let mut before_id: Option<i64> = None;
+        loop {
+            let query = TransmissionPageQuery {
+                before_id,
+                min_last_seen: lower,
+                scan_limit: chunk,
+            };
+            let page = match self.reader.load_transmissions(&query) {
+                Ok(page) => page,
+                Err(first) => {
+                    let retried = if hot {
+                        Err(first)
+                    } else {
+                        self.reader.load_transmissions(&query)
+                    };
+                    match retried {
+                        Ok(page) => page,
+                        Err(source) if hot => {
+                            return Err(LoadError::HotLoad {
+                                chunk: scan.chunks + 1,
+                                message: error_chain(&source),
+                                source,
+                            });
+                        }
+                        Err(source) => {
+                            scan.chunk_errors += 1;
+                            scan.chunks += 1;
+                            tracing::warn!(chunk = scan.chunks, error = %error_chain(&source), "Background fill chunk failed; skipping it");
+                            let from = before_id.or_else(|| top.map(|t| t + 1));
+                            match from {
+                                Some(b) if b > 1 => {
+                                    before_id = Some(b - chunk as i64);
+                                    continue;
+                                }
+                                _ => return Ok(()),
+                            }
+                        }
+                    }
+                }
+            };
+            scan.chunks += 1;
+            if top.is_none() {
+                top = page
+                    .transmissions
+                    .first()
+                    .map(|t| t.id)
+                    .or(page.next_before_id);
+            }
+            scan.rows_seen += page.transmissions.len() as u64;
+            let next = page.next_before_id;
+            let rows: Vec<_> = if hot {
+                page.transmissions
+            } else {
+                // Rows the hot load (or live ingest) already put in memory are skipped.
+                page.transmissions
+                    .into_iter()
+                    .filter(|t| !self.store.contains_id(t.id))
+                    .collect()
+            };
+            let prepared = PreparedChunk::from_rows(&rows);
+            drop(rows);
+            let merged = self.store.merge(prepared);
+            let progress = scan_progress(top, next);
+            let total_rows = {
+                let mut st = self.store.state_lock();
+                st.load_progress_rows += merged as u64;
+                st.first_chunk_ready = true;
+                st.background_load_progress = if hot { 0 } else { progress };
+                st.load_progress_rows
+            };
+            let elapsed = started.elapsed().as_secs_f64();
+            let rate = scan.rows_seen as f64 / elapsed.max(1e-6);
+            let done = f64::from(progress) / 100.0;
+            let eta = if done > 0.0 {
+                elapsed * (1.0 - done) / done
+            } else {
+                f64::NAN
+            };
+            tracing::info!(
+                phase = if hot { "hot" } else { "fill" },
+                chunk = scan.chunks,
+                merged,
+                total_rows,
+                rows_per_sec = rate.round(),
+                progress_pct = progress,
+                eta_secs = eta.round(),
+                "Loaded a chunk"
+            );
+            if hot && let Some(h) = &self.hooks {
+                h.hot_chunk_merged(scan.chunks, total_rows);
+            }
+            if budget.is_some_and(|b| self.store.allocated_bytes() >= b) {
+                scan.stopped_by_budget = true;
+                tracing::warn!(
+                    bytes = self.store.allocated_bytes(),
+                    "Memory budget reached; loading stops"
+                );
+                return Ok(());
+            }
+            match next {
+                Some(n) => before_id = Some(n),
+                None => return Ok(()),
+            }
+        }
+    }
+
+    /// Sets the terminal state from the coverage and the chunk errors.
+    fn finish(
+        &self,
+        rows_seen: u64,
+        lower: Option<UnixSecs>,
+        stopped: bool,
+        chunk_errors: usize,
+        now: UnixSecs,
+    ) {
+        let in_memory = self.store.count_seen_since(lower.unwrap_or(i64::MIN)) as u64;
+        let denominator = if stopped {
+            self.reader
+                .stats(now)
+                .map_or(rows_seen, |s| s.transmissions.max(rows_seen))
+        } else {
+            rows_seen
+        };
+        let ratio = if denominator == 0 {
+            1.0
+        } else {
+            (in_memory as f64 / denominator as f64).min(1.0)
+        };
+        let error = if ratio < MIN_COVERAGE {
+            Some(format!(
+                "loaded {:.1}% of {denominator} rows in the window ({in_memory} in memory)",
+                ratio * 100.0
+            ))
+        } else if chunk_errors > 0 {
+            Some(format!(
+                "{chunk_errors} chunk error(s) during background load"
+            ))
+        } else {
+            None
+        };
+        let mut st = self.store.state_lock();
+        st.rows_in_window = denominator;
+        st.load_coverage_ratio = ratio;
+        st.background_load_progress = 100;
+        st.background_load_failed = error.is_some();
+        st.background_load_error = error.clone();
+        st.background_load_complete = true;
+        st.first_chunk_ready = true;
+        drop(st);
+        match error {
+            Some(e) => tracing::error!(coverage = ratio, error = %e, "Background load FAILED"),
+            None => tracing::info!(coverage = ratio, in_memory, "Background load complete"),
+        }
+    }
+
+    fn now(&self) -> UnixSecs {
+        self.now.unwrap_or_else(|| {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64)
+        })
+    }
+}
+
+fn hours_to_secs(hours: f64) -> i64 {
+    (hours * 3600.0).round() as i64
+}
+
+/// Share of the id space scanned, 0 to 100.
+fn scan_progress(top: Option<i64>, next: Option<i64>) -> u8 {
+    match (top, next) {
+        (_, None) => 100,
+        (Some(top), Some(next)) if top > 0 => {
+            (((top - next).max(0) as f64 / top as f64) * 100.0).clamp(0.0, 99.0) as u8
+        }
+        _ => 0,
+    }
+}
+
+/// The error and its causes, `: `-separated.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}

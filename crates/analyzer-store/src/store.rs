@@ -1,0 +1,1225 @@
+//! The compact in-memory packet store: every transmission of the retention window with its
+//! observations, the indexes the API needs, live appends and eviction.
+//!
+//! Layout. Transmissions live in a slot arena (`Vec<Option<Tx>>` with a free list), so
+//! indexes refer to them by a 4-byte slot number. A transmission keeps its packet as raw
+//! bytes (not hex), its decoded JSON verbatim as one `Box<str>`, times as epoch seconds and
+//! channel, scope and originator as interned `u32` ids. Its observations are one `Vec` of
+//! fixed 40-byte records (interned observer and path ids, epoch-second timestamp, `f32`
+//! signal values): one allocation per transmission, none per observation. A path string is
+//! stored once however many observations carry it, together with its parsed hops.
+//!
+//! Concurrency. The data sits behind one `std::sync::RwLock`, chosen over a copy-on-write
+//! snapshot (`ArcSwap`) because live appends arrive several times a second and copying a
+//! multi-hundred-megabyte store per append is not an option, while a persistent structure
+//! would cost memory on every record. Writers keep the write lock short instead: a loader
+//! chunk is decoded, hex-decoded and interned into chunk-local tables by
+//! [`PreparedChunk::from_rows`] with no lock held, and [`Store::merge`] then only remaps
+//! ids and pushes index entries (about a millisecond per 10,000 transmissions). Eviction
+//! picks its victims under the read lock and removes them in one write section.
+
+use std::cmp::Reverse;
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use analyzer_db::time::parse_time;
+use analyzer_db::{ContentHash, PacketObservation, PacketWrite, TransmissionRow, UnixSecs};
+use hashbrown::HashMap;
+
+use crate::intern::{KeyInterner, NONE, StrInterner};
+use crate::load::LoadState;
+
+/// A cheap, cloneable handle on the shared store; every clone sees the same data.
+#[derive(Clone, Default)]
+pub struct Store {
+    data: Arc<RwLock<StoreData>>,
+    state: Arc<Mutex<LoadState>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let counts = self.counts();
+        f.debug_struct("Store")
+            .field("transmissions", &counts.transmissions)
+            .field("observations", &counts.observations)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Sizes of the store, for `/api/healthz`, `/api/perf` and `/api/stats`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoreCounts {
+    /// Transmissions in memory.
+    pub transmissions: usize,
+    /// Observations in memory.
+    pub observations: usize,
+    /// Distinct observers referenced by loaded observations (ever, not only current).
+    pub observers: usize,
+    /// Distinct path strings interned.
+    pub distinct_paths: usize,
+    /// Bytes the store has allocated, summed from real capacities.
+    pub allocated_bytes: usize,
+    /// Rows or appends that carried unusable data (bad hex, bad hash) and were skipped.
+    pub rejected: u64,
+    /// Live observations skipped because their transmission is not in memory.
+    pub live_skipped: u64,
+}
+
+/// Sort order of a packet page.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Order {
+    /// Highest transmission id first (the API default).
+    #[default]
+    NewestFirst,
+    /// Lowest transmission id first.
+    OldestFirst,
+}
+
+/// Filters and paging of a packet list (`/api/packets`). Empty filters match everything.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PacketQuery {
+    /// Page size.
+    pub limit: usize,
+    /// Rows skipped before the page.
+    pub offset: usize,
+    /// Sort order (by transmission id).
+    pub order: Order,
+    /// Header payload type.
+    pub payload_type: Option<u8>,
+    /// Header route type.
+    pub route_type: Option<u8>,
+    /// One content hash.
+    pub hash: Option<ContentHash>,
+    /// Observer keys (`observations.observer_idx`); matches when any observation is from
+    /// one of them. The HTTP layer maps observer ids to keys with the observers table.
+    pub observers: Vec<i64>,
+    /// A node public key (any case): matches ADVERTs it sent and packets whose path holds
+    /// a hop that is a prefix of it.
+    pub node: Option<String>,
+    /// `transmissions.channel_hash` (channel name or `enc_XX`).
+    pub channel: Option<String>,
+    /// Only packets first seen strictly after this time.
+    pub since: Option<UnixSecs>,
+    /// Only packets first seen strictly before this time.
+    pub until: Option<UnixSecs>,
+}
+
+/// The answer to a [`PacketQuery`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum PacketsAnswer {
+    /// Answered from memory.
+    Page(PacketPage),
+    /// The time range reaches before what is loaded: answer from the database instead.
+    BeforeLoadedWindow {
+        /// Every transmission with `last_seen` at or after this time is in memory.
+        oldest_loaded: UnixSecs,
+    },
+}
+
+/// One page of packets.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PacketPage {
+    /// Matching transmissions in memory, before paging.
+    pub total: usize,
+    /// The page.
+    pub packets: Vec<PacketSummary>,
+}
+
+/// One transmission as the API lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PacketSummary {
+    /// `transmissions.id`.
+    pub id: i64,
+    /// Content hash.
+    pub hash: ContentHash,
+    /// First ingest time.
+    pub first_seen: UnixSecs,
+    /// Newest observation time.
+    pub last_seen: UnixSecs,
+    /// Header route type.
+    pub route_type: Option<u8>,
+    /// Header payload type.
+    pub payload_type: Option<u8>,
+    /// Header payload version.
+    pub payload_version: Option<u8>,
+    /// Packet hex in the case it was stored in.
+    pub raw_hex: String,
+    /// Decoded payload JSON, verbatim.
+    pub decoded_json: String,
+    /// Channel name / `enc_XX`.
+    pub channel_hash: Option<String>,
+    /// Transport scope.
+    pub scope_name: Option<String>,
+    /// ADVERT originator.
+    pub from_pubkey: Option<String>,
+    /// Observations in memory.
+    pub observation_count: usize,
+    /// Distinct observers among them.
+    pub observer_count: usize,
+    /// The observation with the longest path (the first such one on ties).
+    pub best: Option<ObservationView>,
+}
+
+/// One observation as the API shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObservationView {
+    /// `observations.id`.
+    pub id: i64,
+    /// Observer key, when known.
+    pub observer_idx: Option<i64>,
+    /// Ingest time.
+    pub timestamp: UnixSecs,
+    /// SNR in dB.
+    pub snr: Option<f64>,
+    /// RSSI in dBm.
+    pub rssi: Option<f64>,
+    /// Bridge score.
+    pub score: Option<i64>,
+    /// `rx` / `tx`.
+    pub direction: Option<String>,
+    /// JSON array of hops, verbatim.
+    pub path_json: String,
+}
+
+/// A transmission with all its observations, newest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PacketDetail {
+    /// The list fields.
+    pub summary: PacketSummary,
+    /// Every observation in memory, newest first.
+    pub observations: Vec<ObservationView>,
+}
+
+/// What one [`Store::evict`] pass removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EvictionReport {
+    /// Transmissions older than the retention window.
+    pub by_age: usize,
+    /// Further transmissions removed to get under the memory budget.
+    pub by_memory: usize,
+    /// Allocated bytes before the pass.
+    pub bytes_before: usize,
+    /// Allocated bytes after the pass.
+    pub bytes_after: usize,
+}
+
+/// Limits applied by [`Store::evict`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EvictionPolicy {
+    /// `packetStore.retentionHours` in seconds: evict transmissions whose `last_seen` is
+    /// older than `now` minus this. `None` = no age limit.
+    pub retention_secs: Option<i64>,
+    /// `packetStore.maxMemoryMB` in bytes: above it, evict the least recently seen
+    /// transmissions until the store is at 85 % of it. `None` = no budget.
+    pub max_bytes: Option<usize>,
+}
+
+impl Store {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sizes, including the allocated bytes.
+    pub fn counts(&self) -> StoreCounts {
+        self.read().counts()
+    }
+
+    /// Bytes allocated by the store (sum of capacities of everything it owns).
+    pub fn allocated_bytes(&self) -> usize {
+        self.read().allocated_bytes()
+    }
+
+    /// A copy of the load state (for `/api/perf`, `/api/healthz` and the load-status
+    /// header).
+    pub fn load_state(&self) -> LoadState {
+        let mut state = self.state_lock().clone();
+        state.oldest_loaded = self.read().oldest_loaded;
+        state
+    }
+
+    /// Every transmission with `last_seen` at or after this time is in memory (set by the
+    /// loader once the hot window is loaded, lowered as the fill proceeds).
+    pub fn oldest_loaded(&self) -> Option<UnixSecs> {
+        self.read().oldest_loaded
+    }
+
+    /// One transmission by content hash.
+    pub fn by_hash(&self, hash: &ContentHash) -> Option<PacketDetail> {
+        let data = self.read();
+        let slot = *data.by_hash.get(&hash.0)?;
+        data.detail(slot)
+    }
+
+    /// One transmission by id.
+    pub fn by_id(&self, id: i64) -> Option<PacketDetail> {
+        let data = self.read();
+        let slot = data.slot_of_id(id)?;
+        data.detail(slot)
+    }
+
+    /// A page of transmissions matching `query`.
+    pub fn packets(&self, query: &PacketQuery) -> PacketsAnswer {
+        self.read().packets(query)
+    }
+
+    /// Merges a chunk prepared outside the lock; returns the transmissions added (those
+    /// already present only gain their missing observations).
+    pub fn merge(&self, chunk: PreparedChunk) -> usize {
+        self.write().merge(chunk)
+    }
+
+    /// Adds one live observation from ingest. A new transmission is created when
+    /// `write.new_transmission` is set; a re-observation of a transmission that is not in
+    /// memory is skipped and counted (the background fill or a database query covers it).
+    /// Returns true when the store changed.
+    pub fn append(&self, packet: &PacketObservation, write: &PacketWrite) -> bool {
+        let mut chunk = PreparedChunk::default();
+        let known = self.read().slot_of_id(write.transmission_id).is_some();
+        if !known && !write.new_transmission {
+            self.write().live_skipped += 1;
+            return false;
+        }
+        if !chunk.push_live(packet, write) {
+            self.write().rejected += 1;
+            return false;
+        }
+        let mut data = self.write();
+        data.merge(chunk);
+        true
+    }
+
+    /// Applies the retention age and the memory budget.
+    pub fn evict(&self, now: UnixSecs, policy: &EvictionPolicy) -> EvictionReport {
+        // Phase 1, under the read lock: pick the victims.
+        let (victims, by_age, bytes_before) = {
+            let data = self.read();
+            let bytes_before = data.allocated_bytes();
+            let cutoff = policy.retention_secs.map(|r| now.saturating_sub(r));
+            let mut by_recency: Vec<(i64, u32)> = data
+                .slots
+                .iter()
+                .enumerate()
+                .filter_map(|(i, tx)| tx.as_ref().map(|tx| (tx.last_seen, i as u32)))
+                .collect();
+            by_recency.sort_unstable();
+            let n_age = cutoff.map_or(0, |c| by_recency.partition_point(|&(seen, _)| seen < c));
+            let mut n_total = n_age;
+            if let Some(max) = policy.max_bytes.filter(|&m| bytes_before > m) {
+                let mut to_free = bytes_before - max * 85 / 100;
+                let freed_by_age: usize = by_recency[..n_age]
+                    .iter()
+                    .map(|&(_, s)| data.tx_footprint(s))
+                    .sum();
+                to_free = to_free.saturating_sub(freed_by_age);
+                while to_free > 0 && n_total < by_recency.len() {
+                    to_free = to_free.saturating_sub(data.tx_footprint(by_recency[n_total].1));
+                    n_total += 1;
+                }
+            }
+            by_recency.truncate(n_total);
+            (by_recency, n_age, bytes_before)
+        };
+        if victims.is_empty() {
+            return EvictionReport {
+                bytes_before,
+                bytes_after: bytes_before,
+                ..EvictionReport::default()
+            };
+        }
+        // Phase 2: one write section. A victim re-heard in between keeps its place.
+        let mut data = self.write();
+        let slots: Vec<u32> = victims
+            .iter()
+            .filter(|&&(seen, slot)| data.slot_last_seen(slot) == Some(seen))
+            .map(|&(_, slot)| slot)
+            .collect();
+        data.remove_slots(&slots);
+        if let (Some(r), Some(oldest)) = (policy.retention_secs, data.oldest_loaded) {
+            data.oldest_loaded = Some(oldest.max(now.saturating_sub(r)));
+        }
+        let bytes_after = data.allocated_bytes();
+        drop(data);
+        EvictionReport {
+            by_age: by_age.min(slots.len()),
+            by_memory: slots.len().saturating_sub(by_age),
+            bytes_before,
+            bytes_after,
+        }
+    }
+
+    pub(crate) fn set_oldest_loaded(&self, value: Option<UnixSecs>) {
+        self.write().oldest_loaded = value;
+    }
+
+    pub(crate) fn state_lock(&self) -> std::sync::MutexGuard<'_, LoadState> {
+        // A panic while holding the state lock leaves plain data: keep using it.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `first_seen` of the lowest transmission id in memory.
+    pub(crate) fn oldest_first_seen(&self) -> Option<UnixSecs> {
+        let data = self.read();
+        let &(_, slot) = data.order.first()?;
+        data.tx(slot).map(|tx| tx.first_seen)
+    }
+
+    /// Transmissions in memory with `last_seen >= since`.
+    pub(crate) fn count_seen_since(&self, since: UnixSecs) -> usize {
+        let data = self.read();
+        data.slots
+            .iter()
+            .flatten()
+            .filter(|tx| tx.last_seen >= since)
+            .count()
+    }
+
+    pub(crate) fn contains_id(&self, id: i64) -> bool {
+        self.read().slot_of_id(id).is_some()
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, StoreData> {
+        self.data.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, StoreData> {
+        self.data.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A batch of transmissions decoded and interned into chunk-local tables, ready for a
+/// short [`Store::merge`].
+#[derive(Default)]
+pub struct PreparedChunk {
+    txs: Vec<Tx>,
+    paths: StrInterner,
+    /// Parsed hops (ids in `strings`) of each local path id.
+    path_hops: Vec<Box<[u32]>>,
+    strings: StrInterner,
+    observers: KeyInterner,
+    rejected: u64,
+}
+
+impl PreparedChunk {
+    /// Converts database rows. Rows with an unparsable hash or packet hex are skipped and
+    /// counted.
+    pub fn from_rows(rows: &[TransmissionRow]) -> Self {
+        let mut chunk = Self::default();
+        chunk.txs.reserve_exact(rows.len());
+        for row in rows {
+            chunk.push_row(row);
+        }
+        chunk
+    }
+
+    /// Transmissions in the chunk.
+    pub fn len(&self) -> usize {
+        self.txs.len()
+    }
+
+    /// True when the chunk holds no transmission.
+    pub fn is_empty(&self) -> bool {
+        self.txs.is_empty()
+    }
+
+    /// Rows skipped as unusable.
+    pub fn rejected(&self) -> u64 {
+        self.rejected
+    }
+
+    fn push_row(&mut self, row: &TransmissionRow) {
+        let (Ok(hash), Some((raw, raw_upper))) =
+            (ContentHash::parse(&row.hash), decode_hex(&row.raw_hex))
+        else {
+            self.rejected += 1;
+            return;
+        };
+        let first_seen = parse_time(&row.first_seen).unwrap_or(row.last_seen);
+        let mut obs: Vec<Obs> = Vec::with_capacity(row.observations.len());
+        let mut last_seen = row.last_seen.max(first_seen);
+        for o in &row.observations {
+            last_seen = last_seen.max(o.timestamp);
+            obs.push(Obs {
+                id: o.id,
+                timestamp: o.timestamp,
+                observer: o.observer_idx.map_or(NONE, |k| self.observers.intern(k)),
+                path: self.intern_path(o.path_json.as_deref().unwrap_or("[]")),
+                snr: opt_f32(o.snr),
+                rssi: opt_f32(o.rssi),
+                score: opt_score(o.score),
+                direction: self.opt_str(o.direction.as_deref()),
+            });
+        }
+        let tx = Tx {
+            id: row.id,
+            first_seen,
+            last_seen,
+            hash: hash.0,
+            raw,
+            decoded_json: row.decoded_json.as_deref().unwrap_or("").into(),
+            obs,
+            channel: self.opt_str(row.channel_hash.as_deref()),
+            scope: self.opt_str(row.scope_name.as_deref()),
+            from_pubkey: self.opt_lower(row.from_pubkey.as_deref()),
+            route_type: opt_u8(row.route_type),
+            payload_type: opt_u8(row.payload_type),
+            payload_version: opt_u8(row.payload_version),
+            raw_upper,
+        };
+        self.txs.push(tx);
+    }
+
+    fn push_live(&mut self, p: &PacketObservation, w: &PacketWrite) -> bool {
+        let Some((raw, raw_upper)) = decode_hex(&p.raw_hex) else {
+            return false;
+        };
+        let obs = Obs {
+            id: w.observation.id(),
+            timestamp: p.received_at,
+            observer: w.observer_idx.map_or(NONE, |k| self.observers.intern(k)),
+            path: self.intern_path(&p.path_json),
+            snr: opt_f32(p.snr),
+            rssi: opt_f32(p.rssi),
+            score: opt_score(p.score),
+            direction: self.opt_str(p.direction.as_deref()),
+        };
+        let tx = Tx {
+            id: w.transmission_id,
+            first_seen: p.received_at,
+            last_seen: p.received_at,
+            hash: p.hash.0,
+            raw,
+            decoded_json: p.decoded_json.as_str().into(),
+            obs: vec![obs],
+            channel: self.opt_str(p.channel_hash.as_deref()),
+            scope: self.opt_str(p.scope_name.as_deref()),
+            from_pubkey: self.opt_lower(p.from_pubkey.as_deref()),
+            route_type: p.route_type,
+            payload_type: p.payload_type,
+            payload_version: p.payload_version,
+            raw_upper,
+        };
+        self.txs.push(tx);
+        true
+    }
+
+    fn opt_str(&mut self, text: Option<&str>) -> u32 {
+        text.map_or(NONE, |t| self.strings.intern(t))
+    }
+
+    fn opt_lower(&mut self, text: Option<&str>) -> u32 {
+        match text {
+            None | Some("") => NONE,
+            Some(t) if t.bytes().any(|b| b.is_ascii_uppercase()) => {
+                self.strings.intern(&t.to_ascii_lowercase())
+            }
+            Some(t) => self.strings.intern(t),
+        }
+    }
+
+    fn intern_path(&mut self, path_json: &str) -> u32 {
+        let before = self.paths.len();
+        let id = self.paths.intern(path_json);
+        if self.paths.len() > before {
+            let hops: Box<[u32]> = parse_hops(path_json)
+                .map(|hop| self.strings.intern(&hop))
+                .collect();
+            self.path_hops.push(hops);
+        }
+        id
+    }
+}
+
+/// One observation: 40 bytes, no heap.
+#[derive(Debug, Clone, Copy)]
+struct Obs {
+    id: i64,
+    timestamp: i64,
+    observer: u32,
+    path: u32,
+    snr: f32,
+    rssi: f32,
+    score: i32,
+    direction: u32,
+}
+
+/// One transmission.
+struct Tx {
+    id: i64,
+    first_seen: i64,
+    last_seen: i64,
+    hash: [u8; 8],
+    raw: Box<[u8]>,
+    decoded_json: Box<str>,
+    obs: Vec<Obs>,
+    channel: u32,
+    scope: u32,
+    from_pubkey: u32,
+    route_type: u8,
+    payload_type: u8,
+    payload_version: u8,
+    raw_upper: bool,
+}
+
+const NO_U8: u8 = u8::MAX;
+const NO_SCORE: i32 = i32::MIN;
+/// Payload types 0..=15 plus one bucket for unknown.
+const TYPE_BUCKETS: usize = 17;
+
+impl Tx {
+    fn heap_bytes(&self) -> usize {
+        self.raw.len() + self.decoded_json.len() + self.obs.capacity() * size_of::<Obs>()
+    }
+}
+
+#[derive(Default)]
+struct StoreData {
+    slots: Vec<Option<Tx>>,
+    free: Vec<u32>,
+    /// (id, slot) sorted by id.
+    order: Vec<(i64, u32)>,
+    by_hash: HashMap<[u8; 8], u32>,
+    /// Indexed by global observer id.
+    by_observer: Vec<Vec<u32>>,
+    by_node: HashMap<u32, Vec<u32>>,
+    by_hop: HashMap<u32, Vec<u32>>,
+    by_channel: HashMap<u32, Vec<u32>>,
+    by_type: [Vec<u32>; TYPE_BUCKETS],
+    paths: StrInterner,
+    path_hops: Vec<Box<[u32]>>,
+    path_hop_bytes: usize,
+    strings: StrInterner,
+    observers: KeyInterner,
+    /// Sum of [`Tx::heap_bytes`] over the slots.
+    tx_heap_bytes: usize,
+    n_obs: usize,
+    rejected: u64,
+    live_skipped: u64,
+    oldest_loaded: Option<UnixSecs>,
+}
+
+impl StoreData {
+    fn counts(&self) -> StoreCounts {
+        StoreCounts {
+            transmissions: self.order.len(),
+            observations: self.n_obs,
+            observers: self.observers.len(),
+            distinct_paths: self.paths.len(),
+            allocated_bytes: self.allocated_bytes(),
+            rejected: self.rejected,
+            live_skipped: self.live_skipped,
+        }
+    }
+
+    fn allocated_bytes(&self) -> usize {
+        fn vecs<'a>(it: impl Iterator<Item = &'a Vec<u32>>) -> usize {
+            it.map(|v| v.capacity() * 4).sum()
+        }
+        self.slots.capacity() * size_of::<Option<Tx>>()
+            + self.tx_heap_bytes
+            + self.free.capacity() * 4
+            + self.order.capacity() * size_of::<(i64, u32)>()
+            + self.by_hash.allocation_size()
+            + self.by_observer.capacity() * size_of::<Vec<u32>>()
+            + vecs(self.by_observer.iter())
+            + self.by_node.allocation_size()
+            + vecs(self.by_node.values())
+            + self.by_hop.allocation_size()
+            + vecs(self.by_hop.values())
+            + self.by_channel.allocation_size()
+            + vecs(self.by_channel.values())
+            + vecs(self.by_type.iter())
+            + self.paths.allocated_bytes()
+            + self.path_hops.capacity() * size_of::<Box<[u32]>>()
+            + self.path_hop_bytes
+            + self.strings.allocated_bytes()
+            + self.observers.allocated_bytes()
+    }
+
+    /// Bytes a transmission accounts for, with its index entries.
+    fn tx_footprint(&self, slot: u32) -> usize {
+        self.tx(slot).map_or(0, |tx| {
+            tx.heap_bytes() + size_of::<Option<Tx>>() + 16 + 16 + 4 * (3 + 2 * tx.obs.len())
+        })
+    }
+
+    fn tx(&self, slot: u32) -> Option<&Tx> {
+        self.slots.get(slot as usize)?.as_ref()
+    }
+
+    fn slot_last_seen(&self, slot: u32) -> Option<i64> {
+        self.tx(slot).map(|tx| tx.last_seen)
+    }
+
+    fn slot_of_id(&self, id: i64) -> Option<u32> {
+        let i = self.order.binary_search_by_key(&id, |&(id, _)| id).ok()?;
+        Some(self.order[i].1)
+    }
+
+    fn merge(&mut self, mut chunk: PreparedChunk) -> usize {
+        self.rejected += chunk.rejected;
+        // Map the chunk-local ids to global ones (few distinct values per chunk).
+        let strings: Vec<u32> = (0..chunk.strings.len() as u32)
+            .map(|i| self.strings.intern(chunk.strings.resolve(i)))
+            .collect();
+        let observers: Vec<u32> = (0..chunk.observers.len() as u32)
+            .map(|i| {
+                let key = chunk.observers.resolve(i).unwrap_or_default();
+                self.observers.intern(key)
+            })
+            .collect();
+        let paths: Vec<u32> = (0..chunk.paths.len() as u32)
+            .map(|i| {
+                let before = self.paths.len();
+                let id = self.paths.intern(chunk.paths.resolve(i));
+                if self.paths.len() > before {
+                    let hops: Box<[u32]> = chunk.path_hops[i as usize]
+                        .iter()
+                        .map(|&h| strings[h as usize])
+                        .collect();
+                    self.path_hop_bytes += hops.len() * 4;
+                    self.path_hops.push(hops);
+                }
+                id
+            })
+            .collect();
+        if self.by_observer.len() < self.observers.len() {
+            self.by_observer.resize_with(self.observers.len(), Vec::new);
+        }
+        let remap = |id: u32, table: &[u32]| if id == NONE { NONE } else { table[id as usize] };
+        let mut added: Vec<(i64, u32)> = Vec::new();
+        for mut tx in chunk.txs.drain(..) {
+            tx.channel = remap(tx.channel, &strings);
+            tx.scope = remap(tx.scope, &strings);
+            tx.from_pubkey = remap(tx.from_pubkey, &strings);
+            for o in &mut tx.obs {
+                o.observer = remap(o.observer, &observers);
+                o.path = remap(o.path, &paths);
+                o.direction = remap(o.direction, &strings);
+            }
+            let existing = self
+                .by_hash
+                .get(&tx.hash)
+                .copied()
+                .or_else(|| self.slot_of_id(tx.id));
+            match existing {
+                Some(slot) => self.merge_into(slot, tx),
+                None => {
+                    let slot = self.insert_new(tx);
+                    if let Some(tx) = self.tx(slot) {
+                        added.push((tx.id, slot));
+                    }
+                }
+            }
+        }
+        let n_added = added.len();
+        if !added.is_empty() {
+            added.sort_unstable();
+            let in_order = self.order.last().is_none_or(|&(last, _)| last < added[0].0);
+            self.order.extend_from_slice(&added);
+            if !in_order {
+                // Two sorted runs: the stable sort merges them in linear time.
+                self.order.sort_by_key(|&(id, _)| id);
+            }
+        }
+        n_added
+    }
+
+    fn insert_new(&mut self, mut tx: Tx) -> u32 {
+        tx.obs.shrink_to_fit();
+        let slot = match self.free.pop() {
+            Some(s) => s,
+            None => {
+                self.slots.push(None);
+                u32::try_from(self.slots.len() - 1).unwrap_or(NONE)
+            }
+        };
+        self.by_hash.insert(tx.hash, slot);
+        let bucket = usize::from(tx.payload_type).min(TYPE_BUCKETS - 1);
+        self.by_type[bucket].push(slot);
+        if tx.from_pubkey != NONE {
+            self.by_node.entry(tx.from_pubkey).or_default().push(slot);
+        }
+        if tx.channel != NONE {
+            self.by_channel.entry(tx.channel).or_default().push(slot);
+        }
+        self.index_observations(slot, &[], &tx.obs);
+        self.tx_heap_bytes += tx.heap_bytes();
+        self.n_obs += tx.obs.len();
+        self.slots[slot as usize] = Some(tx);
+        slot
+    }
+
+    /// Adds the observations of `incoming` that `slot` lacks.
+    fn merge_into(&mut self, slot: u32, incoming: Tx) {
+        let Some(mut tx) = self.slots.get_mut(slot as usize).and_then(Option::take) else {
+            return;
+        };
+        self.tx_heap_bytes -= tx.heap_bytes();
+        let old_len = tx.obs.len();
+        for o in incoming.obs {
+            if !tx.obs.iter().any(|e| e.id == o.id) {
+                tx.obs.push(o);
+            }
+        }
+        tx.first_seen = tx.first_seen.min(incoming.first_seen);
+        tx.last_seen = tx.last_seen.max(incoming.last_seen);
+        let (old, new) = tx.obs.split_at(old_len);
+        self.index_observations(slot, old, new);
+        self.n_obs += tx.obs.len() - old_len;
+        self.tx_heap_bytes += tx.heap_bytes();
+        self.slots[slot as usize] = Some(tx);
+    }
+
+    /// Pushes `slot` to the observer and hop indexes for values in `new` not in `old`.
+    fn index_observations(&mut self, slot: u32, old: &[Obs], new: &[Obs]) {
+        let mut seen_observers: Vec<u32> = old.iter().map(|o| o.observer).collect();
+        let mut seen_paths: Vec<u32> = old.iter().map(|o| o.path).collect();
+        let mut seen_hops: Vec<u32> = seen_paths
+            .iter()
+            .flat_map(|&p| self.hops_of(p).iter().copied())
+            .collect();
+        for o in new {
+            if o.observer != NONE && !seen_observers.contains(&o.observer) {
+                seen_observers.push(o.observer);
+                if let Some(list) = self.by_observer.get_mut(o.observer as usize) {
+                    list.push(slot);
+                }
+            }
+            if seen_paths.contains(&o.path) {
+                continue;
+            }
+            seen_paths.push(o.path);
+            let hops = self
+                .path_hops
+                .get(o.path as usize)
+                .cloned()
+                .unwrap_or_default();
+            for hop in hops {
+                if !seen_hops.contains(&hop) {
+                    seen_hops.push(hop);
+                    self.by_hop.entry(hop).or_default().push(slot);
+                }
+            }
+        }
+    }
+
+    fn hops_of(&self, path: u32) -> &[u32] {
+        self.path_hops.get(path as usize).map_or(&[], |h| h)
+    }
+
+    fn remove_slots(&mut self, slots: &[u32]) {
+        if slots.is_empty() {
+            return;
+        }
+        let mut gone = vec![false; self.slots.len()];
+        for &slot in slots {
+            let Some(tx) = self.slots.get_mut(slot as usize).and_then(Option::take) else {
+                continue;
+            };
+            gone[slot as usize] = true;
+            self.by_hash.remove(&tx.hash);
+            self.tx_heap_bytes -= tx.heap_bytes();
+            self.n_obs -= tx.obs.len();
+            self.free.push(slot);
+        }
+        let keep = |s: &u32| !gone[*s as usize];
+        fn prune(list: &mut Vec<u32>, keep: impl Fn(&u32) -> bool) {
+            list.retain(keep);
+            if list.capacity() > 2 * list.len() + 8 {
+                list.shrink_to_fit();
+            }
+        }
+        self.order.retain(|(_, s)| keep(s));
+        for list in &mut self.by_observer {
+            prune(list, keep);
+        }
+        for list in &mut self.by_type {
+            prune(list, keep);
+        }
+        for map in [&mut self.by_node, &mut self.by_hop, &mut self.by_channel] {
+            map.retain(|_, list| {
+                prune(list, keep);
+                !list.is_empty()
+            });
+        }
+        if self.order.capacity() > 2 * self.order.len() + 64 {
+            self.order.shrink_to_fit();
+        }
+    }
+
+    fn packets(&self, q: &PacketQuery) -> PacketsAnswer {
+        if let Some(oldest) = self.oldest_loaded {
+            let before = |t: Option<i64>| t.is_some_and(|t| t < oldest);
+            if before(q.since) || before(q.until) {
+                return PacketsAnswer::BeforeLoadedWindow {
+                    oldest_loaded: oldest,
+                };
+            }
+        }
+        let filter = match Filter::new(self, q) {
+            Some(f) => f,
+            None => return PacketsAnswer::Page(PacketPage::default()),
+        };
+        let page = match self.candidates(&filter) {
+            Some(mut slots) => {
+                slots.sort_unstable();
+                slots.dedup();
+                let mut hits: Vec<(i64, u32)> = slots
+                    .into_iter()
+                    .filter_map(|s| {
+                        self.tx(s)
+                            .filter(|tx| filter.matches(self, tx))
+                            .map(|tx| (tx.id, s))
+                    })
+                    .collect();
+                match q.order {
+                    Order::NewestFirst => hits.sort_unstable_by_key(|&(id, _)| Reverse(id)),
+                    Order::OldestFirst => hits.sort_unstable_by_key(|&(id, _)| id),
+                }
+                PacketPage {
+                    total: hits.len(),
+                    packets: hits
+                        .iter()
+                        .skip(q.offset)
+                        .take(q.limit)
+                        .filter_map(|&(_, s)| self.summary(s))
+                        .collect(),
+                }
+            }
+            None => {
+                let ordered: Box<dyn Iterator<Item = &(i64, u32)>> = match q.order {
+                    Order::NewestFirst => Box::new(self.order.iter().rev()),
+                    Order::OldestFirst => Box::new(self.order.iter()),
+                };
+                if filter.is_empty() {
+                    PacketPage {
+                        total: self.order.len(),
+                        packets: ordered
+                            .skip(q.offset)
+                            .take(q.limit)
+                            .filter_map(|&(_, s)| self.summary(s))
+                            .collect(),
+                    }
+                } else {
+                    let mut total = 0;
+                    let mut packets = Vec::new();
+                    for &(_, s) in ordered {
+                        if self.tx(s).is_some_and(|tx| filter.matches(self, tx)) {
+                            if total >= q.offset && packets.len() < q.limit {
+                                packets.extend(self.summary(s));
+                            }
+                            total += 1;
+                        }
+                    }
+                    PacketPage { total, packets }
+                }
+            }
+        };
+        PacketsAnswer::Page(page)
+    }
+
+    /// Slots from the most selective index the query names, or `None` to scan everything.
+    fn candidates(&self, f: &Filter) -> Option<Vec<u32>> {
+        if let Some(h) = f.hash {
+            return Some(self.by_hash.get(&h).copied().into_iter().collect());
+        }
+        let mut options: Vec<Vec<&[u32]>> = Vec::new();
+        if let Some(observers) = &f.observers {
+            options.push(
+                observers
+                    .iter()
+                    .filter_map(|&o| self.by_observer.get(o as usize))
+                    .map(Vec::as_slice)
+                    .collect(),
+            );
+        }
+        if let Some(node) = &f.node {
+            options.push(self.node_lists(node));
+        }
+        if let Some(channel) = f.channel {
+            options.push(
+                self.by_channel
+                    .get(&channel)
+                    .map(Vec::as_slice)
+                    .into_iter()
+                    .collect(),
+            );
+        }
+        if let Some(t) = f.payload_type {
+            options.push(vec![
+                self.by_type[usize::from(t).min(TYPE_BUCKETS - 1)].as_slice(),
+            ]);
+        }
+        let size = |lists: &Vec<&[u32]>| lists.iter().map(|l| l.len()).sum::<usize>();
+        let best = options.into_iter().min_by_key(size)?;
+        // A scan of the id order beats collecting and sorting most of the store.
+        if size(&best) > self.order.len() / 4 {
+            return None;
+        }
+        Some(best.concat())
+    }
+
+    fn node_lists(&self, node: &NodeFilter) -> Vec<&[u32]> {
+        let mut lists = Vec::new();
+        if let Some(l) = node.pubkey.and_then(|k| self.by_node.get(&k)) {
+            lists.push(l.as_slice());
+        }
+        for hop in &node.hops {
+            if let Some(l) = self.by_hop.get(hop) {
+                lists.push(l.as_slice());
+            }
+        }
+        lists
+    }
+
+    fn summary(&self, slot: u32) -> Option<PacketSummary> {
+        let tx = self.tx(slot)?;
+        let mut observers: Vec<u32> = tx
+            .obs
+            .iter()
+            .map(|o| o.observer)
+            .filter(|&o| o != NONE)
+            .collect();
+        observers.sort_unstable();
+        observers.dedup();
+        let best = tx
+            .obs
+            .iter()
+            .rev()
+            .max_by_key(|o| self.hops_of(o.path).len())
+            .map(|o| self.observation(o));
+        let opt = |id: u32| (id != NONE).then(|| self.strings.resolve(id).to_owned());
+        let byte = |b: u8| (b != NO_U8).then_some(b);
+        Some(PacketSummary {
+            id: tx.id,
+            hash: ContentHash(tx.hash),
+            first_seen: tx.first_seen,
+            last_seen: tx.last_seen,
+            route_type: byte(tx.route_type),
+            payload_type: byte(tx.payload_type),
+            payload_version: byte(tx.payload_version),
+            raw_hex: encode_hex(&tx.raw, tx.raw_upper),
+            decoded_json: tx.decoded_json.to_string(),
+            channel_hash: opt(tx.channel),
+            scope_name: opt(tx.scope),
+            from_pubkey: opt(tx.from_pubkey),
+            observation_count: tx.obs.len(),
+            observer_count: observers.len(),
+            best,
+        })
+    }
+
+    fn observation(&self, o: &Obs) -> ObservationView {
+        let f = |v: f32| (!v.is_nan()).then_some(f64::from(v));
+        ObservationView {
+            id: o.id,
+            observer_idx: self.observers.resolve(o.observer),
+            timestamp: o.timestamp,
+            snr: f(o.snr),
+            rssi: f(o.rssi),
+            score: (o.score != NO_SCORE).then_some(i64::from(o.score)),
+            direction: (o.direction != NONE).then(|| self.strings.resolve(o.direction).to_owned()),
+            path_json: self.paths.resolve(o.path).to_owned(),
+        }
+    }
+
+    fn detail(&self, slot: u32) -> Option<PacketDetail> {
+        let summary = self.summary(slot)?;
+        let tx = self.tx(slot)?;
+        let mut observations: Vec<ObservationView> =
+            tx.obs.iter().map(|o| self.observation(o)).collect();
+        observations.sort_by_key(|o| (Reverse(o.timestamp), Reverse(o.id)));
+        Some(PacketDetail {
+            summary,
+            observations,
+        })
+    }
+}
+
+/// A query with its strings resolved to interned ids.
+struct Filter {
+    payload_type: Option<u8>,
+    route_type: Option<u8>,
+    hash: Option<[u8; 8]>,
+    observers: Option<Vec<u32>>,
+    node: Option<NodeFilter>,
+    channel: Option<u32>,
+    since: Option<i64>,
+    until: Option<i64>,
+}
+
+struct NodeFilter {
+    pubkey: Option<u32>,
+    /// Interned hop strings that are prefixes of the node key.
+    hops: Vec<u32>,
+}
+
+impl Filter {
+    /// `None` when a named value is unknown to the store, so nothing can match.
+    fn new(data: &StoreData, q: &PacketQuery) -> Option<Self> {
+        let observers = if q.observers.is_empty() {
+            None
+        } else {
+            let ids: Vec<u32> = q
+                .observers
+                .iter()
+                .filter_map(|&k| data.observers.get(k))
+                .collect();
+            if ids.is_empty() {
+                return None;
+            }
+            Some(ids)
+        };
+        let node = match q.node.as_deref() {
+            None => None,
+            Some(key) => {
+                let key = key.trim().to_ascii_lowercase();
+                let hops: Vec<u32> = (1..=key.len().min(8) / 2)
+                    .filter_map(|n| key.get(..2 * n).and_then(|p| data.strings.get(p)))
+                    .collect();
+                let pubkey = data.strings.get(&key);
+                if pubkey.is_none() && hops.is_empty() {
+                    return None;
+                }
+                Some(NodeFilter { pubkey, hops })
+            }
+        };
+        let channel = match q.channel.as_deref() {
+            None => None,
+            Some(c) => Some(data.strings.get(c)?),
+        };
+        Some(Self {
+            payload_type: q.payload_type,
+            route_type: q.route_type,
+            hash: q.hash.map(|h| h.0),
+            observers,
+            node,
+            channel,
+            since: q.since,
+            until: q.until,
+        })
+    }
+
+    fn is_empty(&self) -> bool {
+        self.payload_type.is_none()
+            && self.route_type.is_none()
+            && self.hash.is_none()
+            && self.observers.is_none()
+            && self.node.is_none()
+            && self.channel.is_none()
+            && self.since.is_none()
+            && self.until.is_none()
+    }
+
+    fn matches(&self, data: &StoreData, tx: &Tx) -> bool {
+        self.payload_type.is_none_or(|t| tx.payload_type == t)
+            && self.route_type.is_none_or(|t| tx.route_type == t)
+            && self.hash.is_none_or(|h| tx.hash == h)
+            && self.channel.is_none_or(|c| tx.channel == c)
+            && self.since.is_none_or(|s| tx.first_seen > s)
+            && self.until.is_none_or(|u| tx.first_seen < u)
+            && self
+                .observers
+                .as_ref()
+                .is_none_or(|obs| tx.obs.iter().any(|o| obs.contains(&o.observer)))
+            && self.node.as_ref().is_none_or(|n| {
+                n.pubkey.is_some_and(|k| tx.from_pubkey == k)
+                    || tx
+                        .obs
+                        .iter()
+                        .any(|o| data.hops_of(o.path).iter().any(|h| n.hops.contains(h)))
+            })
+    }
+}
+
+fn opt_u8(v: Option<i64>) -> u8 {
+    v.and_then(|v| u8::try_from(v).ok())
+        .filter(|&v| v != NO_U8)
+        .unwrap_or(NO_U8)
+}
+
+fn opt_f32(v: Option<f64>) -> f32 {
+    v.map_or(f32::NAN, |v| v as f32)
+}
+
+fn opt_score(v: Option<i64>) -> i32 {
+    v.map_or(NO_SCORE, |v| {
+        v.clamp(i64::from(NO_SCORE) + 1, i64::from(i32::MAX)) as i32
+    })
+}
+
+/// Hex text to bytes, remembering whether the letters were upper case. `None` for odd
+/// length or a non-hex character.
+fn decode_hex(text: &str) -> Option<(Box<[u8]>, bool)> {
+    let b = text.as_bytes();
+    if b.len() % 2 != 0 {
+        return None;
+    }
+    let val = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    };
+    let mut out = Vec::with_capacity(b.len() / 2);
+    for pair in b.chunks_exact(2) {
+        out.push(val(pair[0])? << 4 | val(pair[1])?);
+    }
+    let upper = b.iter().any(u8::is_ascii_uppercase);
+    Some((out.into_boxed_slice(), upper))
+}
+
+fn encode_hex(bytes: &[u8], upper: bool) -> String {
+    let digits: &[u8; 16] = if upper {
+        b"0123456789ABCDEF"
+    } else {
+        b"0123456789abcdef"
+    };
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(digits[usize::from(b >> 4)]));
+        out.push(char::from(digits[usize::from(b & 0x0f)]));
+    }
+    out
+}
+
+/// The hops of a `path_json` array (`["AB","CDEF"]`), lower-cased; entries that are not
+/// hex strings are skipped.
+fn parse_hops(path_json: &str) -> impl Iterator<Item = String> + '_ {
+    path_json
+        .split('"')
+        .skip(1)
+        .step_by(2)
+        .filter(|h| !h.is_empty() && h.len() <= 64 && h.bytes().all(|c| c.is_ascii_hexdigit()))
+        .map(str::to_ascii_lowercase)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trips_in_its_case() {
+        let (raw, upper) = decode_hex("0A1bFF").unwrap();
+        assert_eq!(&*raw, &[0x0a, 0x1b, 0xff]);
+        assert!(upper);
+        assert_eq!(encode_hex(&raw, false), "0a1bff");
+        assert_eq!(decode_hex("abc"), None);
+        assert_eq!(decode_hex("zz"), None);
+        assert_eq!(decode_hex("").map(|(r, _)| r.len()), Some(0));
+    }
+
+    #[test]
+    fn hops_are_parsed_and_lowercased() {
+        let hops: Vec<String> = parse_hops(r#"["AB","C1D2","x y",""]"#).collect();
+        assert_eq!(hops, ["ab", "c1d2"]);
+        assert_eq!(parse_hops("[]").count(), 0);
+        assert_eq!(parse_hops("not json").count(), 0);
+    }
+
+    #[test]
+    fn observation_record_stays_compact() {
+        assert_eq!(size_of::<Obs>(), 40);
+    }
+}
