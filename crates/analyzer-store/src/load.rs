@@ -341,6 +341,7 @@ impl<R: StorageReader> StartupLoader<R> {
                 min_last_seen: lower,
                 scan_limit: chunk,
             };
+            let query_started = Instant::now();
             let page = match self.reader.load_transmissions(&query) {
                 Ok(page) => page,
                 Err(first) => {
@@ -375,6 +376,7 @@ impl<R: StorageReader> StartupLoader<R> {
                 }
             };
             scan.chunks += 1;
+            let query_ms = query_started.elapsed().as_millis();
             if top.is_none() {
                 top = page
                     .transmissions
@@ -393,9 +395,13 @@ impl<R: StorageReader> StartupLoader<R> {
                     .filter(|t| !self.store.contains_id(t.id))
                     .collect()
             };
+            let prepare_started = Instant::now();
             let prepared = PreparedChunk::from_rows(&rows);
             drop(rows);
+            let prepare_ms = prepare_started.elapsed().as_millis();
+            let merge_started = Instant::now();
             let merged = self.store.merge(prepared);
+            let merge_ms = merge_started.elapsed().as_millis();
             let progress = scan_progress(top, next);
             let total_rows = {
                 let mut st = self.store.state_lock();
@@ -420,6 +426,9 @@ impl<R: StorageReader> StartupLoader<R> {
                 rows_per_sec = rate.round(),
                 progress_pct = progress,
                 eta_secs = eta.round(),
+                query_ms = query_ms as u64,
+                prepare_ms = prepare_ms as u64,
+                merge_ms = merge_ms as u64,
                 "Loaded a chunk"
             );
             if hot && let Some(h) = &self.hooks {

@@ -20,6 +20,7 @@
 
 use std::cmp::Reverse;
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Instant;
 
 use analyzer_db::time::parse_time;
 use analyzer_db::{ContentHash, PacketObservation, PacketWrite, TransmissionRow, UnixSecs};
@@ -63,6 +64,9 @@ pub struct StoreCounts {
     pub rejected: u64,
     /// Live observations skipped because their transmission is not in memory.
     pub live_skipped: u64,
+    /// Longest single hold of the write lock by a merge or an eviction, in microseconds:
+    /// the longest a reader can have waited behind a writer.
+    pub longest_write_hold_us: u64,
 }
 
 /// Sort order of a packet page.
@@ -265,8 +269,34 @@ impl Store {
 
     /// Merges a chunk prepared outside the lock; returns the transmissions added (those
     /// already present only gain their missing observations).
-    pub fn merge(&self, chunk: PreparedChunk) -> usize {
-        self.write().merge(chunk)
+    pub fn merge(&self, mut chunk: PreparedChunk) -> usize {
+        // Short section 1: intern the chunk's few distinct strings and observers.
+        let remap = {
+            let mut data = self.write();
+            let started = Instant::now();
+            let remap = data.remap_tables(&chunk);
+            data.rejected += chunk.rejected;
+            data.note_write_hold(started);
+            remap
+        };
+        // No lock: rewrite the chunk's ids to the global ones.
+        let keys = std::mem::take(&mut chunk.keys);
+        let mut items = chunk.txs.into_iter().zip(keys).map(|(mut tx, mut keys)| {
+            remap.apply(&mut tx, &mut keys);
+            (tx, keys)
+        });
+        // Then insert in batches, each in its own short write section.
+        let mut added = 0;
+        loop {
+            let batch: Vec<(Tx, TxKeys)> = items.by_ref().take(MERGE_BATCH).collect();
+            if batch.is_empty() {
+                return added;
+            }
+            let mut data = self.write();
+            let started = Instant::now();
+            added += data.insert_batch(batch);
+            data.note_write_hold(started);
+        }
     }
 
     /// Adds one live observation from ingest. A new transmission is created when
@@ -284,8 +314,7 @@ impl Store {
             self.write().rejected += 1;
             return false;
         }
-        let mut data = self.write();
-        data.merge(chunk);
+        self.merge(chunk);
         true
     }
 
@@ -334,7 +363,9 @@ impl Store {
             .filter(|&&(seen, slot)| data.slot_last_seen(slot) == Some(seen))
             .map(|&(_, slot)| slot)
             .collect();
+        let started = Instant::now();
         data.remove_slots(&slots);
+        data.note_write_hold(started);
         if let (Some(r), Some(oldest)) = (policy.retention_secs, data.oldest_loaded) {
             data.oldest_loaded = Some(oldest.max(now.saturating_sub(r)));
         }
@@ -392,6 +423,8 @@ impl Store {
 #[derive(Default)]
 pub struct PreparedChunk {
     txs: Vec<Tx>,
+    /// Distinct observers and hops of each transmission (parallel to `txs`).
+    keys: Vec<TxKeys>,
     paths: StrInterner,
     /// Parsed hops (ids in `strings`) of each local path id.
     path_hops: Vec<Box<[u32]>>,
@@ -466,6 +499,7 @@ impl PreparedChunk {
             payload_version: opt_u8(row.payload_version),
             raw_upper,
         };
+        self.keys.push(self.keys_of(&tx.obs));
         self.txs.push(tx);
     }
 
@@ -499,8 +533,40 @@ impl PreparedChunk {
             payload_version: p.payload_version,
             raw_upper,
         };
+        self.keys.push(self.keys_of(&tx.obs));
         self.txs.push(tx);
         true
+    }
+
+    /// The distinct observers and hops of `obs` (chunk-local ids), computed here so the
+    /// merge does no de-duplication under the lock.
+    fn keys_of(&self, obs: &[Obs]) -> TxKeys {
+        let mut observers: Vec<u32> = obs
+            .iter()
+            .map(|o| o.observer)
+            .filter(|&o| o != NONE)
+            .collect();
+        observers.sort_unstable();
+        observers.dedup();
+        let mut paths: Vec<u32> = obs.iter().map(|o| o.path).collect();
+        paths.sort_unstable();
+        paths.dedup();
+        let mut hops: Vec<u32> = paths
+            .iter()
+            .flat_map(|&p| {
+                self.path_hops
+                    .get(p as usize)
+                    .map_or(&[][..], |h| h)
+                    .iter()
+                    .copied()
+            })
+            .collect();
+        hops.sort_unstable();
+        hops.dedup();
+        TxKeys {
+            observers: observers.into_boxed_slice(),
+            hops: hops.into_boxed_slice(),
+        }
     }
 
     fn opt_str(&mut self, text: Option<&str>) -> u32 {
@@ -527,6 +593,42 @@ impl PreparedChunk {
             self.path_hops.push(hops);
         }
         id
+    }
+}
+
+/// Transmissions inserted per write-lock hold.
+const MERGE_BATCH: usize = 1000;
+
+/// The distinct index keys of one transmission.
+struct TxKeys {
+    observers: Box<[u32]>,
+    hops: Box<[u32]>,
+}
+
+/// Chunk-local to global id maps.
+struct Remap {
+    strings: Vec<u32>,
+    observers: Vec<u32>,
+    paths: Vec<u32>,
+}
+
+impl Remap {
+    fn apply(&self, tx: &mut Tx, keys: &mut TxKeys) {
+        let map = |id: u32, table: &[u32]| if id == NONE { NONE } else { table[id as usize] };
+        tx.channel = map(tx.channel, &self.strings);
+        tx.scope = map(tx.scope, &self.strings);
+        tx.from_pubkey = map(tx.from_pubkey, &self.strings);
+        for o in &mut tx.obs {
+            o.observer = map(o.observer, &self.observers);
+            o.path = map(o.path, &self.paths);
+            o.direction = map(o.direction, &self.strings);
+        }
+        for o in keys.observers.iter_mut() {
+            *o = map(*o, &self.observers);
+        }
+        for h in keys.hops.iter_mut() {
+            *h = map(*h, &self.strings);
+        }
     }
 }
 
@@ -596,9 +698,15 @@ struct StoreData {
     rejected: u64,
     live_skipped: u64,
     oldest_loaded: Option<UnixSecs>,
+    longest_write_hold_us: u64,
 }
 
 impl StoreData {
+    fn note_write_hold(&mut self, started: Instant) {
+        let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.longest_write_hold_us = self.longest_write_hold_us.max(us);
+    }
+
     fn counts(&self) -> StoreCounts {
         StoreCounts {
             transmissions: self.order.len(),
@@ -608,6 +716,7 @@ impl StoreData {
             allocated_bytes: self.allocated_bytes(),
             rejected: self.rejected,
             live_skipped: self.live_skipped,
+            longest_write_hold_us: self.longest_write_hold_us,
         }
     }
 
@@ -656,9 +765,8 @@ impl StoreData {
         Some(self.order[i].1)
     }
 
-    fn merge(&mut self, mut chunk: PreparedChunk) -> usize {
-        self.rejected += chunk.rejected;
-        // Map the chunk-local ids to global ones (few distinct values per chunk).
+    /// Interns the chunk's local tables; returns the local-to-global id maps.
+    fn remap_tables(&mut self, chunk: &PreparedChunk) -> Remap {
         let strings: Vec<u32> = (0..chunk.strings.len() as u32)
             .map(|i| self.strings.intern(chunk.strings.resolve(i)))
             .collect();
@@ -686,17 +794,17 @@ impl StoreData {
         if self.by_observer.len() < self.observers.len() {
             self.by_observer.resize_with(self.observers.len(), Vec::new);
         }
-        let remap = |id: u32, table: &[u32]| if id == NONE { NONE } else { table[id as usize] };
-        let mut added: Vec<(i64, u32)> = Vec::new();
-        for mut tx in chunk.txs.drain(..) {
-            tx.channel = remap(tx.channel, &strings);
-            tx.scope = remap(tx.scope, &strings);
-            tx.from_pubkey = remap(tx.from_pubkey, &strings);
-            for o in &mut tx.obs {
-                o.observer = remap(o.observer, &observers);
-                o.path = remap(o.path, &paths);
-                o.direction = remap(o.direction, &strings);
-            }
+        Remap {
+            strings,
+            observers,
+            paths,
+        }
+    }
+
+    /// Inserts transmissions whose ids are already global; returns how many were new.
+    fn insert_batch(&mut self, batch: Vec<(Tx, TxKeys)>) -> usize {
+        let mut added: Vec<(i64, u32)> = Vec::with_capacity(batch.len());
+        for (tx, keys) in batch {
             let existing = self
                 .by_hash
                 .get(&tx.hash)
@@ -705,10 +813,9 @@ impl StoreData {
             match existing {
                 Some(slot) => self.merge_into(slot, tx),
                 None => {
-                    let slot = self.insert_new(tx);
-                    if let Some(tx) = self.tx(slot) {
-                        added.push((tx.id, slot));
-                    }
+                    let id = tx.id;
+                    let slot = self.insert_new(tx, &keys);
+                    added.push((id, slot));
                 }
             }
         }
@@ -725,7 +832,7 @@ impl StoreData {
         n_added
     }
 
-    fn insert_new(&mut self, mut tx: Tx) -> u32 {
+    fn insert_new(&mut self, mut tx: Tx, keys: &TxKeys) -> u32 {
         tx.obs.shrink_to_fit();
         let slot = match self.free.pop() {
             Some(s) => s,
@@ -743,7 +850,14 @@ impl StoreData {
         if tx.channel != NONE {
             self.by_channel.entry(tx.channel).or_default().push(slot);
         }
-        self.index_observations(slot, &[], &tx.obs);
+        for &o in &keys.observers {
+            if let Some(list) = self.by_observer.get_mut(o as usize) {
+                list.push(slot);
+            }
+        }
+        for &hop in &keys.hops {
+            self.by_hop.entry(hop).or_default().push(slot);
+        }
         self.tx_heap_bytes += tx.heap_bytes();
         self.n_obs += tx.obs.len();
         self.slots[slot as usize] = Some(tx);
