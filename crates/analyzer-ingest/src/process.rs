@@ -850,7 +850,8 @@ mod tests {
         assert_eq!(row.channel_hash.as_deref(), Some("ch3"));
         assert_eq!(
             row.decoded_json,
-            r#"{"channel":"ch3","sender":"Alice","text":"Alice: hello","type":"CHAN"}"#
+            r#"{"type":"CHAN","channel":"ch3","text":"Alice: hello","sender":"Alice"}"#,
+            "the reference's key order (spec ingest.md §2.4)"
         );
         assert!(row.observer.is_none());
         assert_eq!(row.snr, Some(4.0));

@@ -65,6 +65,7 @@ pub struct Simulator {
     final_status_done: bool,
     /// Generation stamp per node for the flood "already forwarded" check.
     seen: Vec<u32>,
+
     generation: u32,
     /// Reusable flood queue.
     air: BinaryHeap<Reverse<Air>>,
@@ -1109,6 +1110,15 @@ impl Simulator {
             let n_links = self.mesh.nodes[air.node as usize].links.len();
             for index in 0..n_links {
                 let link = self.mesh.nodes[air.node as usize].links[index];
+                // Only observers (who report what they hear) and repeaters that have not yet
+                // relayed this flood matter; skipping the others' fading draws keeps a flood
+                // in a large mesh cheap without changing what anyone reports.
+                let receiver = &self.mesh.nodes[link.to as usize];
+                let relays =
+                    receiver.role == Role::Repeater && self.seen[link.to as usize] != generation;
+                if receiver.observer.is_none() && !relays {
+                    continue;
+                }
                 let Some(snr) = self.receive(link.snr_db) else {
                     self.note_error(link.to);
                     continue;

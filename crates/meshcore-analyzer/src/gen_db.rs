@@ -96,11 +96,14 @@ pub fn run(args: &GenDbArgs) -> anyhow::Result<()> {
     config = Simulator::calibrate(&config, ratio).map_err(|e| UsageError(e.to_string()))?;
     // The simulator counts a packet once however many hashes it yields (each hop of a TRACE
     // is its own transmission row): scale its target so the database gets N rows over the
-    // whole span. The 5 % margin covers the sample's error; the loop stops at N rows.
+    // whole span. The calibration's rate is approximate, so the stream also ends at `now`
+    // (never a timestamp in the future), and the loop stops at N rows; a short count is
+    // reported.
     let hashes_per_packet = hashes_per_packet(&config)?;
-    let packets = args.transmissions as f64 / hashes_per_packet * 1.05;
-    config.max_packets = Some((packets.ceil() as u64).max(1));
+    let packets = args.transmissions as f64 / hashes_per_packet;
+    config.max_packets = Some((packets * 1.25).ceil() as u64);
     config.mean_interval_ms *= hashes_per_packet;
+    config.end_ms = Some(now_ms);
     let simulator = Simulator::new(config).map_err(|e| UsageError(e.to_string()))?;
     eprintln!(
         "Mesh: {} nodes, {} observers; writing {} transmissions over {} days to {}",
@@ -162,6 +165,12 @@ pub fn run(args: &GenDbArgs) -> anyhow::Result<()> {
     bar.finish_and_clear();
 
     let elapsed = started.elapsed().as_secs_f64();
+    if totals.transmissions < args.transmissions {
+        eprintln!(
+            "Note: the simulated {} days produced {} of the {} transmissions asked for; a larger --days or a smaller --transmissions fits better",
+            args.days, totals.transmissions, args.transmissions
+        );
+    }
     let rejected: u64 = rejects.snapshot().iter().map(|(_, n)| n).sum();
     eprintln!(
         "Wrote {} transmissions and {} observations in {elapsed:.1} s ({:.0} observations/s); {rejected} malformed frames rejected as ingestion would",

@@ -329,8 +329,10 @@ fn a_generated_database_opens_with_the_requested_counts() {
         storage.stats(0).expect("stats")
     };
     drop(storage);
+    // The stream ends at the present moment, so the count lands within the calibration's
+    // error of what was asked (and at most one small batch above it: the writer stops there).
     assert!(
-        (400..=420).contains(&counts.transmissions),
+        (360..=410).contains(&counts.transmissions),
         "about the requested 400 transmissions: {counts:?}"
     );
     let ratio = counts.observations as f64 / counts.transmissions as f64;
