@@ -52,6 +52,11 @@ fn write_config(dir: &Path, mqtt_port: u16, embedded: bool) -> PathBuf {
 }
 
 fn start_server(config: &Path, http_port: u16) -> Server {
+    start_server_with(config, http_port, &[])
+}
+
+/// `serve` with the test's config and port plus `extra` arguments; returns once the API answers.
+fn start_server_with(config: &Path, http_port: u16, extra: &[&str]) -> Server {
     let child = Command::new(BIN)
         .args([
             "serve",
@@ -59,8 +64,9 @@ fn start_server(config: &Path, http_port: u16) -> Server {
             "127.0.0.1",
             "--port",
             &http_port.to_string(),
-            "--config",
         ])
+        .args(extra)
+        .arg("--config")
         .arg(config)
         .env("MESHCORE_LOG", "warn,rumqttd=off")
         .stdin(Stdio::null())
@@ -377,28 +383,7 @@ fn demo_traffic_flows_in_process_without_any_broker() {
     let dir = tempfile::tempdir().expect("tempdir");
     // The configured source points at a port where nothing listens; no embedded broker.
     let config = write_config(dir.path(), free_port(), false);
-    let http_port = free_port();
-    let child = Command::new(BIN)
-        .args([
-            "serve",
-            "--demo",
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            &http_port.to_string(),
-        ])
-        .arg("--config")
-        .arg(&config)
-        .env("MESHCORE_LOG", "error")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn serve");
-    let server = Server { child, http_port };
-    wait_until("the HTTP API answers", Duration::from_secs(30), || {
-        http_get(http_port, "/api/stats").is_some()
-    });
+    let server = start_server_with(&config, free_port(), &["--demo"]);
     wait_until(
         "demo transmissions are stored",
         Duration::from_secs(60),
@@ -408,7 +393,7 @@ fn demo_traffic_flows_in_process_without_any_broker() {
                 && body["totalObservers"].as_u64().unwrap_or(0) >= 1
         },
     );
-    let (_, mqtt) = http_get(http_port, "/api/mqtt/status").expect("mqtt status");
+    let (_, mqtt) = http_get(server.http_port, "/api/mqtt/status").expect("mqtt status");
     assert_eq!(
         mqtt["sources"][0]["connected"], false,
         "the configured broker is not there"
