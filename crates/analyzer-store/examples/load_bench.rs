@@ -29,7 +29,16 @@ fn main() {
         chunk_size: arg(4, 10_000.0) as usize,
         max_memory_mb: 0,
     };
-    let reader = match SqliteReader::open(path, &OpenOptions::default()) {
+    // SQLite's memory map counts towards RSS; LOAD_BENCH_MMAP_MB sets it (default 0).
+    let mmap_mb: u64 = std::env::var("LOAD_BENCH_MMAP_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let options = OpenOptions {
+        mmap_size: mmap_mb << 20,
+        ..OpenOptions::default()
+    };
+    let reader = match SqliteReader::open(path, &options) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("cannot open {path}: {e}");

@@ -29,6 +29,8 @@
 //! transmission count of the database is used instead, which can only lower the ratio.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use analyzer_db::time::rfc3339;
@@ -330,12 +332,42 @@ impl<R: StorageReader> StartupLoader<R> {
     /// each page. In the hot load the first failing query ends the scan; in the fill it is
     /// retried once, then counted and skipped.
     fn scan(&self, lower: Option<UnixSecs>, scan: &mut Scan, hot: bool) -> Result<(), LoadError> {
+        // Two stages on the two cores: this thread queries the next page while a worker
+        // decodes and merges the previous one (at most one page waits in between).
+        let stop = AtomicBool::new(false);
+        let merger = Merger {
+            store: &self.store,
+            hooks: self.hooks.as_deref(),
+            hot,
+            budget: self.config.budget(),
+            started: Instant::now(),
+            stop: &stop,
+        };
+        let result = std::thread::scope(|s| {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Page>(1);
+            let worker = s.spawn(move || merger.run(rx));
+            let result = self.query_pages(lower, scan, hot, &stop, &tx);
+            drop(tx);
+            // The worker only ends when the channel closes; a panic there is a bug.
+            let stopped = worker.join().unwrap_or(false);
+            result.map(|()| stopped)
+        });
+        scan.stopped_by_budget |= result.as_ref().is_ok_and(|&stopped| stopped);
+        result.map(|_| ())
+    }
+
+    fn query_pages(
+        &self,
+        lower: Option<UnixSecs>,
+        scan: &mut Scan,
+        hot: bool,
+        stop: &AtomicBool,
+        out: &SyncSender<Page>,
+    ) -> Result<(), LoadError> {
         let chunk = self.config.chunk();
-        let budget = self.config.budget();
-        let started = Instant::now();
         let mut top: Option<i64> = None;
         let mut before_id: Option<i64> = None;
-        loop {
+        while !stop.load(Ordering::Relaxed) {
             let query = TransmissionPageQuery {
                 before_id,
                 min_last_seen: lower,
@@ -376,7 +408,6 @@ impl<R: StorageReader> StartupLoader<R> {
                 }
             };
             scan.chunks += 1;
-            let query_ms = query_started.elapsed().as_millis();
             if top.is_none() {
                 top = page
                     .transmissions
@@ -386,60 +417,14 @@ impl<R: StorageReader> StartupLoader<R> {
             }
             scan.rows_seen += page.transmissions.len() as u64;
             let next = page.next_before_id;
-            let rows: Vec<_> = if hot {
-                page.transmissions
-            } else {
-                // Rows the hot load (or live ingest) already put in memory are skipped.
-                page.transmissions
-                    .into_iter()
-                    .filter(|t| !self.store.contains_id(t.id))
-                    .collect()
+            let message = Page {
+                chunk: scan.chunks,
+                rows: page.transmissions,
+                progress: scan_progress(top, next),
+                rows_seen: scan.rows_seen,
+                query_ms: query_started.elapsed().as_millis() as u64,
             };
-            let prepare_started = Instant::now();
-            let prepared = PreparedChunk::from_rows(&rows);
-            drop(rows);
-            let prepare_ms = prepare_started.elapsed().as_millis();
-            let merge_started = Instant::now();
-            let merged = self.store.merge(prepared);
-            let merge_ms = merge_started.elapsed().as_millis();
-            let progress = scan_progress(top, next);
-            let total_rows = {
-                let mut st = self.store.state_lock();
-                st.load_progress_rows += merged as u64;
-                st.first_chunk_ready = true;
-                st.background_load_progress = if hot { 0 } else { progress };
-                st.load_progress_rows
-            };
-            let elapsed = started.elapsed().as_secs_f64();
-            let rate = scan.rows_seen as f64 / elapsed.max(1e-6);
-            let done = f64::from(progress) / 100.0;
-            let eta = if done > 0.0 {
-                elapsed * (1.0 - done) / done
-            } else {
-                f64::NAN
-            };
-            tracing::info!(
-                phase = if hot { "hot" } else { "fill" },
-                chunk = scan.chunks,
-                merged,
-                total_rows,
-                rows_per_sec = rate.round(),
-                progress_pct = progress,
-                eta_secs = eta.round(),
-                query_ms = query_ms as u64,
-                prepare_ms = prepare_ms as u64,
-                merge_ms = merge_ms as u64,
-                "Loaded a chunk"
-            );
-            if hot && let Some(h) = &self.hooks {
-                h.hot_chunk_merged(scan.chunks, total_rows);
-            }
-            if budget.is_some_and(|b| self.store.allocated_bytes() >= b) {
-                scan.stopped_by_budget = true;
-                tracing::warn!(
-                    bytes = self.store.allocated_bytes(),
-                    "Memory budget reached; loading stops"
-                );
+            if out.send(message).is_err() {
                 return Ok(());
             }
             match next {
@@ -447,6 +432,7 @@ impl<R: StorageReader> StartupLoader<R> {
                 None => return Ok(()),
             }
         }
+        Ok(())
     }
 
     /// Sets the terminal state from the coverage and the chunk errors.
@@ -509,6 +495,98 @@ impl<R: StorageReader> StartupLoader<R> {
 
 fn hours_to_secs(hours: f64) -> i64 {
     (hours * 3600.0).round() as i64
+}
+
+/// One page handed from the query stage to the merge stage.
+struct Page {
+    chunk: usize,
+    rows: Vec<analyzer_db::TransmissionRow>,
+    progress: u8,
+    rows_seen: u64,
+    query_ms: u64,
+}
+
+/// The merge stage of a scan.
+struct Merger<'a> {
+    store: &'a Store,
+    hooks: Option<&'a dyn LoadHooks>,
+    hot: bool,
+    budget: Option<usize>,
+    started: Instant,
+    stop: &'a AtomicBool,
+}
+
+impl Merger<'_> {
+    /// Merges pages until the channel closes; returns true when the budget stopped it.
+    fn run(self, pages: Receiver<Page>) -> bool {
+        let mut stopped = false;
+        for page in pages {
+            if stopped {
+                continue; // Drain what was already queried; the producer stops.
+            }
+            let rows: Vec<_> = if self.hot {
+                page.rows
+            } else {
+                // Rows the hot load (or live ingest) already put in memory are skipped.
+                page.rows
+                    .into_iter()
+                    .filter(|t| !self.store.contains_id(t.id))
+                    .collect()
+            };
+            let prepare_started = Instant::now();
+            let prepared = PreparedChunk::from_rows(&rows);
+            drop(rows);
+            let prepare_ms = prepare_started.elapsed().as_millis() as u64;
+            let merge_started = Instant::now();
+            let merged = self.store.merge(prepared);
+            let merge_ms = merge_started.elapsed().as_millis() as u64;
+            let total_rows = {
+                let mut st = self.store.state_lock();
+                st.load_progress_rows += merged as u64;
+                st.first_chunk_ready = true;
+                st.background_load_progress = if self.hot { 0 } else { page.progress };
+                st.load_progress_rows
+            };
+            let elapsed = self.started.elapsed().as_secs_f64();
+            let rate = page.rows_seen as f64 / elapsed.max(1e-6);
+            let done = f64::from(page.progress) / 100.0;
+            let eta = if done > 0.0 {
+                elapsed * (1.0 - done) / done
+            } else {
+                f64::NAN
+            };
+            tracing::info!(
+                phase = if self.hot { "hot" } else { "fill" },
+                chunk = page.chunk,
+                merged,
+                total_rows,
+                rows_per_sec = rate.round(),
+                progress_pct = page.progress,
+                eta_secs = eta.round(),
+                query_ms = page.query_ms,
+                prepare_ms,
+                merge_ms,
+                "Loaded a chunk"
+            );
+            if self.hot
+                && let Some(h) = self.hooks
+            {
+                h.hot_chunk_merged(page.chunk, total_rows);
+            }
+            if self
+                .budget
+                .is_some_and(|b| self.store.allocated_bytes() >= b)
+            {
+                stopped = true;
+                self.stop.store(true, Ordering::Relaxed);
+                tracing::warn!(
+                    bytes = self.store.allocated_bytes(),
+                    "Memory budget reached; loading stops"
+                );
+            }
+        }
+        stopped
+    }
 }
 
 /// Share of the id space scanned, 0 to 100.

@@ -270,30 +270,33 @@ impl Store {
     /// Merges a chunk prepared outside the lock; returns the transmissions added (those
     /// already present only gain their missing observations).
     pub fn merge(&self, mut chunk: PreparedChunk) -> usize {
-        // Short section 1: intern the chunk's few distinct strings and observers.
-        let remap = {
-            let mut data = self.write();
-            let started = Instant::now();
-            let remap = data.remap_tables(&chunk);
-            data.rejected += chunk.rejected;
-            data.note_write_hold(started);
-            remap
-        };
-        // No lock: rewrite the chunk's ids to the global ones.
+        let txs = std::mem::take(&mut chunk.txs);
         let keys = std::mem::take(&mut chunk.keys);
-        let mut items = chunk.txs.into_iter().zip(keys).map(|(mut tx, mut keys)| {
-            remap.apply(&mut tx, &mut keys);
-            (tx, keys)
-        });
-        // Then insert in batches, each in its own short write section.
+        let mut remap = Remap::unmapped(&chunk);
+        let mut items = txs.into_iter().zip(keys);
         let mut added = 0;
+        let mut first = true;
+        // Batches of transmissions, each in its own short write section; chunk-local ids
+        // are mapped to global ones as the batch meets them, so the interning work is
+        // spread over the batches too.
         loop {
             let batch: Vec<(Tx, TxKeys)> = items.by_ref().take(MERGE_BATCH).collect();
-            if batch.is_empty() {
+            if batch.is_empty() && !first {
                 return added;
             }
             let mut data = self.write();
             let started = Instant::now();
+            if first {
+                data.rejected += chunk.rejected;
+                first = false;
+            }
+            let batch: Vec<(Tx, TxKeys)> = batch
+                .into_iter()
+                .map(|(mut tx, mut keys)| {
+                    data.remap(&chunk, &mut remap, &mut tx, &mut keys);
+                    (tx, keys)
+                })
+                .collect();
             added += data.insert_batch(batch);
             data.note_write_hold(started);
         }
@@ -612,22 +615,15 @@ struct Remap {
     paths: Vec<u32>,
 }
 
+/// Marks a chunk-local id not yet mapped to a global one.
+const UNMAPPED: u32 = u32::MAX - 1;
+
 impl Remap {
-    fn apply(&self, tx: &mut Tx, keys: &mut TxKeys) {
-        let map = |id: u32, table: &[u32]| if id == NONE { NONE } else { table[id as usize] };
-        tx.channel = map(tx.channel, &self.strings);
-        tx.scope = map(tx.scope, &self.strings);
-        tx.from_pubkey = map(tx.from_pubkey, &self.strings);
-        for o in &mut tx.obs {
-            o.observer = map(o.observer, &self.observers);
-            o.path = map(o.path, &self.paths);
-            o.direction = map(o.direction, &self.strings);
-        }
-        for o in keys.observers.iter_mut() {
-            *o = map(*o, &self.observers);
-        }
-        for h in keys.hops.iter_mut() {
-            *h = map(*h, &self.strings);
+    fn unmapped(chunk: &PreparedChunk) -> Self {
+        Self {
+            strings: vec![UNMAPPED; chunk.strings.len()],
+            observers: vec![UNMAPPED; chunk.observers.len()],
+            paths: vec![UNMAPPED; chunk.paths.len()],
         }
     }
 }
@@ -765,40 +761,68 @@ impl StoreData {
         Some(self.order[i].1)
     }
 
-    /// Interns the chunk's local tables; returns the local-to-global id maps.
-    fn remap_tables(&mut self, chunk: &PreparedChunk) -> Remap {
-        let strings: Vec<u32> = (0..chunk.strings.len() as u32)
-            .map(|i| self.strings.intern(chunk.strings.resolve(i)))
-            .collect();
-        let observers: Vec<u32> = (0..chunk.observers.len() as u32)
-            .map(|i| {
-                let key = chunk.observers.resolve(i).unwrap_or_default();
-                self.observers.intern(key)
-            })
-            .collect();
-        let paths: Vec<u32> = (0..chunk.paths.len() as u32)
-            .map(|i| {
-                let before = self.paths.len();
-                let id = self.paths.intern(chunk.paths.resolve(i));
-                if self.paths.len() > before {
-                    let hops: Box<[u32]> = chunk.path_hops[i as usize]
-                        .iter()
-                        .map(|&h| strings[h as usize])
-                        .collect();
-                    self.path_hop_bytes += hops.len() * 4;
-                    self.path_hops.push(hops);
-                }
-                id
-            })
-            .collect();
-        if self.by_observer.len() < self.observers.len() {
-            self.by_observer.resize_with(self.observers.len(), Vec::new);
+    /// Rewrites the chunk-local ids of `tx` and `keys` to global ones, interning values
+    /// the store does not know yet.
+    fn remap(&mut self, chunk: &PreparedChunk, remap: &mut Remap, tx: &mut Tx, keys: &mut TxKeys) {
+        tx.channel = self.global_string(chunk, remap, tx.channel);
+        tx.scope = self.global_string(chunk, remap, tx.scope);
+        tx.from_pubkey = self.global_string(chunk, remap, tx.from_pubkey);
+        for o in &mut tx.obs {
+            o.observer = self.global_observer(chunk, remap, o.observer);
+            o.path = self.global_path(chunk, remap, o.path);
+            o.direction = self.global_string(chunk, remap, o.direction);
         }
-        Remap {
-            strings,
-            observers,
-            paths,
+        for o in keys.observers.iter_mut() {
+            *o = self.global_observer(chunk, remap, *o);
         }
+        for h in keys.hops.iter_mut() {
+            *h = self.global_string(chunk, remap, *h);
+        }
+    }
+
+    fn global_string(&mut self, chunk: &PreparedChunk, remap: &mut Remap, local: u32) -> u32 {
+        let Some(slot) = remap.strings.get_mut(local as usize) else {
+            return NONE;
+        };
+        if *slot == UNMAPPED {
+            *slot = self.strings.intern(chunk.strings.resolve(local));
+        }
+        *slot
+    }
+
+    fn global_observer(&mut self, chunk: &PreparedChunk, remap: &mut Remap, local: u32) -> u32 {
+        let Some(slot) = remap.observers.get_mut(local as usize) else {
+            return NONE;
+        };
+        if *slot == UNMAPPED {
+            let key = chunk.observers.resolve(local).unwrap_or_default();
+            *slot = self.observers.intern(key);
+            if self.by_observer.len() < self.observers.len() {
+                self.by_observer.resize_with(self.observers.len(), Vec::new);
+            }
+        }
+        *slot
+    }
+
+    fn global_path(&mut self, chunk: &PreparedChunk, remap: &mut Remap, local: u32) -> u32 {
+        match remap.paths.get(local as usize) {
+            None => return NONE,
+            Some(&id) if id != UNMAPPED => return id,
+            Some(_) => {}
+        }
+        let before = self.paths.len();
+        let id = self.paths.intern(chunk.paths.resolve(local));
+        if self.paths.len() > before {
+            let local_hops = chunk.path_hops.get(local as usize).map_or(&[][..], |h| h);
+            let hops: Box<[u32]> = local_hops
+                .iter()
+                .map(|&h| self.global_string(chunk, remap, h))
+                .collect();
+            self.path_hop_bytes += hops.len() * 4;
+            self.path_hops.push(hops);
+        }
+        remap.paths[local as usize] = id;
+        id
     }
 
     /// Inserts transmissions whose ids are already global; returns how many were new.
