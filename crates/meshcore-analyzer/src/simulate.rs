@@ -6,6 +6,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use analyzer_sim::publish::{Pace, PublishOptions, publish};
 use analyzer_sim::{SimConfig, Simulator};
 use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::UsageError;
 
@@ -85,13 +86,32 @@ pub fn run(args: &SimulateArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
+    let bar = match args.messages {
+        Some(n) => ProgressBar::new(n).with_style(
+            ProgressStyle::with_template(
+                "{elapsed_precise} [{bar:40}] {pos}/{len} messages ({per_sec})",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        ),
+        None => ProgressBar::new_spinner().with_style(
+            ProgressStyle::with_template("{elapsed_precise} {spinner} {pos} messages ({per_sec})")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        ),
+    };
+    bar.enable_steady_tick(Duration::from_millis(250));
+    let counted = {
+        let bar = bar.clone();
+        simulator.inspect(move |_| bar.inc(1))
+    };
     let started = Instant::now();
     let stats = runtime.block_on(async {
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
         };
-        publish(simulator, &options, shutdown).await
+        publish(counted, &options, shutdown).await
     });
+    bar.finish_and_clear();
     let stats = stats.map_err(|e| match e {
         analyzer_sim::publish::PublishError::BrokerUrl { .. }
         | analyzer_sim::publish::PublishError::InvalidPace => {
