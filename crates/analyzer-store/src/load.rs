@@ -163,6 +163,9 @@ pub trait LoadHooks: Send + Sync {
 pub struct HotLoaded {
     boundary: Option<UnixSecs>,
     stopped_by_budget: bool,
+    top: Option<i64>,
+    full_prefix_end: Option<i64>,
+    full_prefix_rows: u64,
 }
 
 impl HotLoaded {
@@ -188,6 +191,17 @@ struct Scan {
     chunks: usize,
     chunk_errors: usize,
     stopped_by_budget: bool,
+    /// Highest id of the scan (for progress).
+    top: Option<i64>,
+    /// Where the scan starts (`before_id`).
+    start_before: Option<i64>,
+    /// Hot scan: the ids from the top down to here were all in the hot window (every page
+    /// so far came back full), so they are all loaded and the fill can start below them.
+    full_prefix_end: Option<i64>,
+    /// Rows in that prefix.
+    full_prefix_rows: u64,
+    /// Still inside the leading run of full pages.
+    in_full_prefix: bool,
 }
 
 impl<R: StorageReader> StartupLoader<R> {
@@ -247,7 +261,10 @@ impl<R: StorageReader> StartupLoader<R> {
             cutoff = cutoff.map(rfc3339),
             "Loading the hot window"
         );
-        let mut scan = Scan::default();
+        let mut scan = Scan {
+            in_full_prefix: true,
+            ..Scan::default()
+        };
         let result = self.scan(cutoff, &mut scan, true);
         if let Err(e) = result {
             let mut st = self.store.state_lock();
@@ -288,6 +305,9 @@ impl<R: StorageReader> StartupLoader<R> {
         Ok(HotLoaded {
             boundary,
             stopped_by_budget: scan.stopped_by_budget,
+            top: scan.top,
+            full_prefix_end: scan.full_prefix_end,
+            full_prefix_rows: scan.full_prefix_rows,
         })
     }
 
@@ -308,10 +328,22 @@ impl<R: StorageReader> StartupLoader<R> {
             target = lower.map(rfc3339),
             "Starting the background fill"
         );
+        // The leading ids the hot load found entirely inside the hot window are loaded
+        // already: the fill starts below them and counts their rows as seen.
         let mut scan = Scan {
             stopped_by_budget: hot.stopped_by_budget,
+            rows_seen: hot.full_prefix_rows,
+            top: hot.top,
+            start_before: hot.full_prefix_end,
             ..Scan::default()
         };
+        if hot.full_prefix_end.is_some() {
+            tracing::info!(
+                skipped_rows = hot.full_prefix_rows,
+                below_id = hot.full_prefix_end,
+                "Fill starts below the ids the hot load covered entirely"
+            );
+        }
         if !scan.stopped_by_budget {
             // The fill scan has no failure exit: failed chunks are counted and skipped.
             let _ = self.scan(lower, &mut scan, false);
@@ -365,8 +397,7 @@ impl<R: StorageReader> StartupLoader<R> {
         out: &SyncSender<Page>,
     ) -> Result<(), LoadError> {
         let chunk = self.config.chunk();
-        let mut top: Option<i64> = None;
-        let mut before_id: Option<i64> = None;
+        let mut before_id: Option<i64> = scan.start_before;
         while !stop.load(Ordering::Relaxed) {
             let query = TransmissionPageQuery {
                 before_id,
@@ -395,7 +426,7 @@ impl<R: StorageReader> StartupLoader<R> {
                             scan.chunk_errors += 1;
                             scan.chunks += 1;
                             tracing::warn!(chunk = scan.chunks, error = %error_chain(&source), "Background fill chunk failed; skipping it");
-                            let from = before_id.or_else(|| top.map(|t| t + 1));
+                            let from = before_id.or_else(|| scan.top.map(|t| t + 1));
                             match from {
                                 Some(b) if b > 1 => {
                                     before_id = Some(b - chunk as i64);
@@ -408,8 +439,8 @@ impl<R: StorageReader> StartupLoader<R> {
                 }
             };
             scan.chunks += 1;
-            if top.is_none() {
-                top = page
+            if scan.top.is_none() {
+                scan.top = page
                     .transmissions
                     .first()
                     .map(|t| t.id)
@@ -417,10 +448,18 @@ impl<R: StorageReader> StartupLoader<R> {
             }
             scan.rows_seen += page.transmissions.len() as u64;
             let next = page.next_before_id;
+            if scan.in_full_prefix {
+                if page.transmissions.len() >= chunk && next.is_some() {
+                    scan.full_prefix_end = next;
+                    scan.full_prefix_rows = scan.rows_seen;
+                } else {
+                    scan.in_full_prefix = false;
+                }
+            }
             let message = Page {
                 chunk: scan.chunks,
                 rows: page.transmissions,
-                progress: scan_progress(top, next),
+                progress: scan_progress(scan.top, next),
                 rows_seen: scan.rows_seen,
                 query_ms: query_started.elapsed().as_millis() as u64,
             };

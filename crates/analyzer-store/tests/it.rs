@@ -353,7 +353,13 @@ fn fill_really_loads_the_rows_older_than_the_hot_window() {
     let path = build_db(dir.path(), 1400, 14 * DAY, 0);
     let store = Store::new();
     let hooks = recorder(&store);
-    let state = StartupLoader::new(store.clone(), reader(&path), config(24.0, 15.0 * 24.0, 100))
+    let counting = Arc::new(AtomicUsize::new(0));
+    let calls = counting.clone();
+    let counted = FailingReader::new(reader(&path), move |_| {
+        calls.fetch_add(1, Ordering::SeqCst);
+        false
+    });
+    let state = StartupLoader::new(store.clone(), counted, config(24.0, 15.0 * 24.0, 100))
         .with_hooks(hooks.clone())
         .with_now(NOW)
         .run()
@@ -378,6 +384,9 @@ fn fill_really_loads_the_rows_older_than_the_hot_window() {
     assert_eq!(state.load_coverage_ratio, 1.0);
     assert_eq!(state.rows_in_window, 1400);
     assert_eq!(state.oldest_loaded, Some(NOW - 15 * DAY));
+    // 14 hot pages; the fill skips the newest page, which the hot load found entirely
+    // inside the hot window, and reads the other 13.
+    assert_eq!(counting.load(Ordering::SeqCst), 14 + 13);
 }
 
 #[test]
