@@ -5,7 +5,8 @@
 //! indexes refer to them by a 4-byte slot number. A transmission keeps its packet as raw
 //! bytes (not hex), its decoded JSON verbatim as one `Box<str>`, times as epoch seconds and
 //! channel, scope and originator as interned `u32` ids. Its observations are one `Vec` of
-//! fixed 40-byte records (interned observer and path ids, epoch-second timestamp, `f32`
+//! fixed 32-byte records (interned observer and path ids, `u32` epoch-second timestamp,
+//! centi-unit `i16`
 //! signal values): one allocation per transmission, none per observation. A path string is
 //! stored once however many observations carry it, together with its parsed hops.
 //!
@@ -477,11 +478,11 @@ impl PreparedChunk {
             last_seen = last_seen.max(o.timestamp);
             obs.push(Obs {
                 id: o.id,
-                timestamp: o.timestamp,
+                timestamp: secs_u32(o.timestamp),
                 observer: o.observer_idx.map_or(NONE, |k| self.observers.intern(k)),
                 path: self.intern_path(o.path_json.as_deref().unwrap_or("[]")),
-                snr: opt_f32(o.snr),
-                rssi: opt_f32(o.rssi),
+                snr: centi(o.snr),
+                rssi: centi(o.rssi),
                 score: opt_score(o.score),
                 direction: self.opt_str(o.direction.as_deref()),
             });
@@ -512,11 +513,11 @@ impl PreparedChunk {
         };
         let obs = Obs {
             id: w.observation.id(),
-            timestamp: p.received_at,
+            timestamp: secs_u32(p.received_at),
             observer: w.observer_idx.map_or(NONE, |k| self.observers.intern(k)),
             path: self.intern_path(&p.path_json),
-            snr: opt_f32(p.snr),
-            rssi: opt_f32(p.rssi),
+            snr: centi(p.snr),
+            rssi: centi(p.rssi),
             score: opt_score(p.score),
             direction: self.opt_str(p.direction.as_deref()),
         };
@@ -628,15 +629,18 @@ impl Remap {
     }
 }
 
-/// One observation: 40 bytes, no heap.
+/// One observation: 32 bytes, no heap.
 #[derive(Debug, Clone, Copy)]
 struct Obs {
     id: i64,
-    timestamp: i64,
+    /// Epoch seconds (1970 to 2106; out-of-range values are clamped).
+    timestamp: u32,
     observer: u32,
     path: u32,
-    snr: f32,
-    rssi: f32,
+    /// Hundredths of a dB; [`NO_CENTI`] = none.
+    snr: i16,
+    /// Hundredths of a dBm; [`NO_CENTI`] = none.
+    rssi: i16,
     score: i32,
     direction: u32,
 }
@@ -1149,11 +1153,11 @@ impl StoreData {
     }
 
     fn observation(&self, o: &Obs) -> ObservationView {
-        let f = |v: f32| (!v.is_nan()).then_some(f64::from(v));
+        let f = |v: i16| (v != NO_CENTI).then_some(f64::from(v) / 100.0);
         ObservationView {
             id: o.id,
             observer_idx: self.observers.resolve(o.observer),
-            timestamp: o.timestamp,
+            timestamp: i64::from(o.timestamp),
             snr: f(o.snr),
             rssi: f(o.rssi),
             score: (o.score != NO_SCORE).then_some(i64::from(o.score)),
@@ -1277,8 +1281,20 @@ fn opt_u8(v: Option<i64>) -> u8 {
         .unwrap_or(NO_U8)
 }
 
-fn opt_f32(v: Option<f64>) -> f32 {
-    v.map_or(f32::NAN, |v| v as f32)
+/// Marks a missing signal value.
+const NO_CENTI: i16 = i16::MIN;
+
+/// A signal value in hundredths, clamped to what an `i16` holds (±327 dB covers any
+/// SNR or RSSI a radio reports).
+fn centi(v: Option<f64>) -> i16 {
+    match v {
+        Some(v) if v.is_finite() => (v * 100.0).round().clamp(-32767.0, 32767.0) as i16,
+        _ => NO_CENTI,
+    }
+}
+
+fn secs_u32(t: i64) -> u32 {
+    u32::try_from(t.max(0)).unwrap_or(u32::MAX)
 }
 
 fn opt_score(v: Option<i64>) -> i32 {
@@ -1358,6 +1374,6 @@ mod tests {
 
     #[test]
     fn observation_record_stays_compact() {
-        assert_eq!(size_of::<Obs>(), 40);
+        assert_eq!(size_of::<Obs>(), 32);
     }
 }
