@@ -362,17 +362,29 @@ impl Store {
         }
         // Phase 2: one write section. A victim re-heard in between keeps its place.
         let mut data = self.write();
+        let started = Instant::now();
+        let mut newest_evicted = None;
         let slots: Vec<u32> = victims
             .iter()
             .filter(|&&(seen, slot)| data.slot_last_seen(slot) == Some(seen))
-            .map(|&(_, slot)| slot)
+            .map(|&(seen, slot)| {
+                newest_evicted = newest_evicted.max(Some(seen));
+                slot
+            })
             .collect();
-        let started = Instant::now();
         data.remove_slots(&slots);
         data.note_write_hold(started);
-        if let (Some(r), Some(oldest)) = (policy.retention_secs, data.oldest_loaded) {
-            data.oldest_loaded = Some(oldest.max(now.saturating_sub(r)));
-        }
+        // Older data is no longer (all) in memory: queries reaching before the new
+        // boundary go to the database.
+        let boundary = [
+            data.oldest_loaded,
+            policy.retention_secs.map(|r| now.saturating_sub(r)),
+            newest_evicted.map(|t| t.saturating_add(1)),
+        ]
+        .into_iter()
+        .flatten()
+        .max();
+        data.oldest_loaded = boundary;
         let bytes_after = data.allocated_bytes();
         drop(data);
         EvictionReport {

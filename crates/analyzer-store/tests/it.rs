@@ -717,6 +717,20 @@ fn eviction_by_memory_budget_drops_the_least_recently_seen_until_under_it() {
         Some(&(report.by_memory as i64 + 1)),
         "the oldest went first"
     );
+    // Ranges reaching before the newest evicted transmission go to the database.
+    let boundary = store.oldest_loaded().expect("boundary set by eviction");
+    assert_eq!(boundary, NOW + report.by_memory as i64 + 1);
+    let q = PacketQuery {
+        limit: 5,
+        since: Some(NOW),
+        ..Default::default()
+    };
+    assert_eq!(
+        store.packets(&q),
+        PacketsAnswer::BeforeLoadedWindow {
+            oldest_loaded: boundary
+        }
+    );
     // Under budget, nothing more is evicted.
     let again = store.evict(
         NOW,
