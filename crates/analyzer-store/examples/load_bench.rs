@@ -113,6 +113,7 @@ fn main() {
         counts.allocated_bytes as f64 / 1048576.0
     );
     println!("longest write hold  {} us", counts.longest_write_hold_us);
+    println!("distinct paths      {}", counts.distinct_paths);
     println!(
         "state               complete={} failed={} error={:?} coverage={:.4} rows_in_window={}",
         state.background_load_complete,

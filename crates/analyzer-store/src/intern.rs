@@ -9,10 +9,14 @@ use hashbrown::HashTable;
 pub(crate) const NONE: u32 = u32::MAX;
 
 /// Distinct strings, each stored once; ids are dense indexes into `strings`.
+///
+/// A table entry packs 32 bits of the string's hash with its id, so growing the table
+/// rehashes from the entries alone: with millions of paths, re-hashing every string on a
+/// resize would hold the store's write lock for a few hundred milliseconds.
 #[derive(Default)]
 pub(crate) struct StrInterner {
     strings: Vec<Box<str>>,
-    table: HashTable<u32>,
+    table: HashTable<u64>,
     hasher: foldhash::fast::FixedState,
     /// Sum of the string lengths (their heap allocations).
     string_bytes: usize,
@@ -21,26 +25,35 @@ pub(crate) struct StrInterner {
 impl StrInterner {
     /// The id of `text`, adding it when new.
     pub(crate) fn intern(&mut self, text: &str) -> u32 {
-        let hash = self.hasher.hash_one(text);
-        let strings = &self.strings;
-        if let Some(&id) = self.table.find(hash, |&id| &*strings[id as usize] == text) {
+        let (hash, h32) = self.hash(text);
+        if let Some(id) = self.find(hash, h32, text) {
             return id;
         }
         let id = u32::try_from(self.strings.len()).unwrap_or(NONE - 1);
         self.strings.push(text.into());
         self.string_bytes += text.len();
-        let (strings, hasher) = (&self.strings, &self.hasher);
         self.table
-            .insert_unique(hash, id, |&i| hasher.hash_one(&*strings[i as usize]));
+            .insert_unique(hash, (h32 << 32) | u64::from(id), |&e| spread(e >> 32));
         id
     }
 
     /// The id of `text` if it was interned.
     pub(crate) fn get(&self, text: &str) -> Option<u32> {
-        let hash = self.hasher.hash_one(text);
+        let (hash, h32) = self.hash(text);
+        self.find(hash, h32, text)
+    }
+
+    fn hash(&self, text: &str) -> (u64, u64) {
+        let h32 = self.hasher.hash_one(text) >> 32;
+        (spread(h32), h32)
+    }
+
+    fn find(&self, hash: u64, h32: u64, text: &str) -> Option<u32> {
         self.table
-            .find(hash, |&id| &*self.strings[id as usize] == text)
-            .copied()
+            .find(hash, |&e| {
+                e >> 32 == h32 && &*self.strings[(e & 0xffff_ffff) as usize] == text
+            })
+            .map(|&e| (e & 0xffff_ffff) as u32)
     }
 
     /// The string of `id` (empty for [`NONE`] or an unknown id).
@@ -59,6 +72,12 @@ impl StrInterner {
             + self.string_bytes
             + self.table.allocation_size()
     }
+}
+
+/// A full-width table hash from 32 hash bits (the table uses both the low and the high
+/// bits).
+fn spread(h32: u64) -> u64 {
+    h32 | (h32 << 32)
 }
 
 /// Distinct observer keys (`observations.observer_idx`), each mapped to a dense `u32`.
