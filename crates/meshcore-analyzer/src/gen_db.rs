@@ -94,15 +94,15 @@ pub fn run(args: &GenDbArgs) -> anyhow::Result<()> {
     let ratio = observations as f64 / args.transmissions as f64;
     eprintln!("Calibrating the mesh for {ratio:.1} observations per transmission...");
     config = Simulator::calibrate(&config, ratio).map_err(|e| UsageError(e.to_string()))?;
-    // The simulator counts a packet once however many hashes it yields (each hop of a TRACE
-    // is its own transmission row): scale its target so the database gets N rows over the
-    // whole span. The calibration's rate is approximate, so the stream also ends at `now`
-    // (never a timestamp in the future), and the loop stops at N rows; a short count is
-    // reported.
-    let hashes_per_packet = hashes_per_packet(&config)?;
-    let packets = args.transmissions as f64 / hashes_per_packet;
-    config.max_packets = Some((packets * 1.25).ceil() as u64);
-    config.mean_interval_ms *= hashes_per_packet;
+    // The database's rows are distinct dedup hashes, which the simulator does not count (each
+    // hop of a TRACE is its own row) and whose rate the calibration only approximates: measure
+    // rows per simulated millisecond on a sample and set the packet interval so N rows take
+    // the whole span. The stream also ends at the present (never a timestamp in the future)
+    // and the loop stops at N rows; a shortfall is reported.
+    let rows_per_ms = rows_per_ms(&config)?;
+    let wanted_per_ms = args.transmissions as f64 / span_ms.max(1) as f64;
+    config.mean_interval_ms *= rows_per_ms / wanted_per_ms;
+    config.max_packets = None;
     config.end_ms = Some(now_ms);
     let simulator = Simulator::new(config).map_err(|e| UsageError(e.to_string()))?;
     eprintln!(
@@ -181,25 +181,35 @@ pub fn run(args: &GenDbArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Distinct dedup hashes per packet the simulator counts, measured on a sample.
-fn hashes_per_packet(config: &SimConfig) -> anyhow::Result<f64> {
-    const SAMPLE: u64 = 3_000;
+/// Distinct dedup hashes (database rows) per simulated millisecond, measured on a sample
+/// after a warm-up (the first packets of a run are heavier in adverts).
+fn rows_per_ms(config: &SimConfig) -> anyhow::Result<f64> {
+    const WARM_UP: u64 = 2_000;
+    const SAMPLE: u64 = 6_000;
     let sample = SimConfig {
-        max_packets: Some(SAMPLE),
+        max_packets: Some(WARM_UP + SAMPLE),
+        end_ms: None,
         status_interval_ms: 0,
         ..config.clone()
     };
     let mut simulator = Simulator::new(sample).map_err(|e| UsageError(e.to_string()))?;
     let mut hashes = std::collections::HashSet::new();
-    for event in simulator.by_ref() {
-        if let SimEvent::Packet(packet) = event
+    let mut window: Option<(u64, u64)> = None;
+    while let Some(event) = simulator.next() {
+        if simulator.packets_observed() <= WARM_UP {
+            continue;
+        }
+        if let SimEvent::Packet(packet) = &event
             && !packet.malformed
             && let Some(hash) = meshcore_wire::packet_hash(&packet.raw)
         {
             hashes.insert(hash);
         }
+        let t = event.time_ms();
+        window = Some(window.map_or((t, t), |(first, _)| (first, t)));
     }
-    Ok((hashes.len() as f64 / simulator.packets_observed().max(1) as f64).max(1.0))
+    let (first, last) = window.unwrap_or((0, 1));
+    Ok(hashes.len() as f64 / (last.saturating_sub(first).max(1)) as f64)
 }
 
 #[derive(Debug, Default)]
