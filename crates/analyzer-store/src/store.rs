@@ -20,6 +20,7 @@
 //! picks its victims under the read lock and removes them in one write section.
 
 use std::cmp::Reverse;
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Instant;
 
@@ -407,7 +408,7 @@ impl Store {
     /// `first_seen` of the lowest transmission id in memory.
     pub(crate) fn oldest_first_seen(&self) -> Option<UnixSecs> {
         let data = self.read();
-        let &(_, slot) = data.order.first()?;
+        let &(_, slot) = data.order.front()?;
         data.tx(slot).map(|tx| tx.first_seen)
     }
 
@@ -691,7 +692,7 @@ struct StoreData {
     slots: Vec<Option<Tx>>,
     free: Vec<u32>,
     /// (id, slot) sorted by id.
-    order: Vec<(i64, u32)>,
+    order: VecDeque<(i64, u32)>,
     by_hash: HashMap<[u8; 8], u32>,
     /// Indexed by global observer id.
     by_observer: Vec<Vec<u32>>,
@@ -862,11 +863,23 @@ impl StoreData {
         let n_added = added.len();
         if !added.is_empty() {
             added.sort_unstable();
-            let in_order = self.order.last().is_none_or(|&(last, _)| last < added[0].0);
-            self.order.extend_from_slice(&added);
-            if !in_order {
+            let (lowest, highest) = (added[0].0, added[added.len() - 1].0);
+            if self.order.back().is_none_or(|&(last, _)| last < lowest) {
+                // Live ingest and the hot load's first pages: append.
+                self.order.extend(added);
+            } else if self
+                .order
+                .front()
+                .is_some_and(|&(first, _)| highest < first)
+            {
+                // The fill: each batch is older than everything loaded; prepend.
+                for entry in added.into_iter().rev() {
+                    self.order.push_front(entry);
+                }
+            } else {
+                self.order.extend(added);
                 // Two sorted runs: the stable sort merges them in linear time.
-                self.order.sort_by_key(|&(id, _)| id);
+                self.order.make_contiguous().sort_by_key(|&(id, _)| id);
             }
         }
         n_added

@@ -368,6 +368,10 @@ fn fill_really_loads_the_rows_older_than_the_hot_window() {
     assert!((95..=105).contains(&hot_rows), "one day of 14: {hot_rows}");
     let loaded = store.counts().transmissions;
     assert_eq!(loaded, 1400);
+    // The id order stays exact whether batches were appended, prepended or interleaved.
+    let ids = all(&store);
+    assert_eq!(ids, (1..=1400).rev().collect::<Vec<i64>>());
+    assert_eq!(store.by_id(700).map(|d| d.summary.id), Some(700));
     assert!(loaded > hot_rows);
     let oldest = match store.packets(&PacketQuery {
         limit: 1,
