@@ -8,18 +8,20 @@ use hashbrown::HashTable;
 /// The id meaning "no value".
 pub(crate) const NONE: u32 = u32::MAX;
 
-/// Distinct strings, each stored once; ids are dense indexes into `strings`.
+/// Distinct strings, each stored once; ids are dense, in order of first appearance.
 ///
 /// A table entry packs 32 bits of the string's hash with its id, so growing the table
 /// rehashes from the entries alone: with millions of paths, re-hashing every string on a
 /// resize would hold the store's write lock for a few hundred milliseconds.
+///
+/// The strings live back to back in one buffer (`ends[i]` is where string `i` ends), so
+/// two million paths are two allocations, not two million.
 #[derive(Default)]
 pub(crate) struct StrInterner {
-    strings: Vec<Box<str>>,
+    bytes: String,
+    ends: Vec<u32>,
     table: HashTable<u64>,
     hasher: foldhash::fast::FixedState,
-    /// Sum of the string lengths (their heap allocations).
-    string_bytes: usize,
 }
 
 impl StrInterner {
@@ -29,9 +31,16 @@ impl StrInterner {
         if let Some(id) = self.find(hash, h32, text) {
             return id;
         }
-        let id = u32::try_from(self.strings.len()).unwrap_or(NONE - 1);
-        self.strings.push(text.into());
-        self.string_bytes += text.len();
+        let id = u32::try_from(self.ends.len()).unwrap_or(NONE);
+        let Ok(end) = u32::try_from(self.bytes.len() + text.len()) else {
+            // Past 4 GiB of distinct text: stop interning (the value reads as absent).
+            return NONE;
+        };
+        if id >= NONE - 1 {
+            return NONE;
+        }
+        self.bytes.push_str(text);
+        self.ends.push(end);
         self.table
             .insert_unique(hash, (h32 << 32) | u64::from(id), |&e| spread(e >> 32));
         id
@@ -51,26 +60,31 @@ impl StrInterner {
     fn find(&self, hash: u64, h32: u64, text: &str) -> Option<u32> {
         self.table
             .find(hash, |&e| {
-                e >> 32 == h32 && &*self.strings[(e & 0xffff_ffff) as usize] == text
+                e >> 32 == h32 && self.resolve((e & 0xffff_ffff) as u32) == text
             })
             .map(|&e| (e & 0xffff_ffff) as u32)
     }
 
     /// The string of `id` (empty for [`NONE`] or an unknown id).
     pub(crate) fn resolve(&self, id: u32) -> &str {
-        self.strings.get(id as usize).map_or("", |s| s)
+        let Some(&end) = self.ends.get(id as usize) else {
+            return "";
+        };
+        let start = match id.checked_sub(1) {
+            Some(prev) => self.ends[prev as usize],
+            None => 0,
+        };
+        self.bytes.get(start as usize..end as usize).unwrap_or("")
     }
 
     /// Number of distinct strings.
     pub(crate) fn len(&self) -> usize {
-        self.strings.len()
+        self.ends.len()
     }
 
     /// Bytes allocated by this table.
     pub(crate) fn allocated_bytes(&self) -> usize {
-        self.strings.capacity() * size_of::<Box<str>>()
-            + self.string_bytes
-            + self.table.allocation_size()
+        self.bytes.capacity() + self.ends.capacity() * 4 + self.table.allocation_size()
     }
 }
 
