@@ -88,6 +88,50 @@ impl StrInterner {
     }
 }
 
+/// Many short `u32` lists stored back to back: list `i` is `data[ends[i-1]..ends[i]]`.
+/// Two allocations however many lists.
+#[derive(Default)]
+pub(crate) struct FlatLists {
+    data: Vec<u32>,
+    ends: Vec<u32>,
+}
+
+impl FlatLists {
+    /// Appends a list; returns its index.
+    pub(crate) fn push(&mut self, items: impl IntoIterator<Item = u32>) -> usize {
+        self.data.extend(items);
+        self.ends
+            .push(u32::try_from(self.data.len()).unwrap_or(u32::MAX));
+        self.ends.len() - 1
+    }
+
+    fn range(&self, i: usize) -> std::ops::Range<usize> {
+        let end = self.ends.get(i).map_or(0, |&e| e as usize);
+        let start = match i.checked_sub(1) {
+            Some(prev) => self.ends.get(prev).map_or(0, |&e| e as usize),
+            None => 0,
+        };
+        start.min(end)..end
+    }
+
+    /// List `i` (empty when out of range).
+    pub(crate) fn get(&self, i: usize) -> &[u32] {
+        let r = self.range(i);
+        self.data.get(r).unwrap_or(&[])
+    }
+
+    /// List `i`, mutable.
+    pub(crate) fn get_mut(&mut self, i: usize) -> &mut [u32] {
+        let r = self.range(i);
+        self.data.get_mut(r).unwrap_or(&mut [])
+    }
+
+    /// Bytes allocated.
+    pub(crate) fn allocated_bytes(&self) -> usize {
+        (self.data.capacity() + self.ends.capacity()) * 4
+    }
+}
+
 /// A full-width table hash from 32 hash bits (the table uses both the low and the high
 /// bits).
 fn spread(h32: u64) -> u64 {
@@ -155,6 +199,19 @@ mod tests {
                 .enumerate()
                 .all(|(i, &id)| interner.resolve(id) == i.to_string())
         );
+    }
+
+    #[test]
+    fn flat_lists_keep_each_list_apart() {
+        let mut lists = FlatLists::default();
+        assert_eq!(lists.push([1, 2]), 0);
+        assert_eq!(lists.push([]), 1);
+        assert_eq!(lists.push([7]), 2);
+        assert_eq!(lists.get(0), &[1, 2]);
+        assert!(lists.get(1).is_empty());
+        lists.get_mut(2)[0] = 9;
+        assert_eq!(lists.get(2), &[9]);
+        assert!(lists.get(3).is_empty());
     }
 
     #[test]

@@ -28,7 +28,7 @@ use analyzer_db::time::parse_time;
 use analyzer_db::{ContentHash, PacketObservation, PacketWrite, TransmissionRow, UnixSecs};
 use hashbrown::HashMap;
 
-use crate::intern::{KeyInterner, NONE, StrInterner};
+use crate::intern::{FlatLists, KeyInterner, NONE, StrInterner};
 use crate::load::LoadState;
 
 /// A cheap, cloneable handle on the shared store; every clone sees the same data.
@@ -273,16 +273,17 @@ impl Store {
     /// already present only gain their missing observations).
     pub fn merge(&self, mut chunk: PreparedChunk) -> usize {
         let txs = std::mem::take(&mut chunk.txs);
-        let keys = std::mem::take(&mut chunk.keys);
+        let mut key_observers = std::mem::take(&mut chunk.key_observers);
+        let mut key_hops = std::mem::take(&mut chunk.key_hops);
         let mut remap = Remap::unmapped(&chunk);
-        let mut items = txs.into_iter().zip(keys);
+        let mut items = txs.into_iter().enumerate();
         let mut added = 0;
         let mut first = true;
         // Batches of transmissions, each in its own short write section; chunk-local ids
         // are mapped to global ones as the batch meets them, so the interning work is
         // spread over the batches too.
         loop {
-            let batch: Vec<(Tx, TxKeys)> = items.by_ref().take(MERGE_BATCH).collect();
+            let batch: Vec<(usize, Tx)> = items.by_ref().take(MERGE_BATCH).collect();
             if batch.is_empty() && !first {
                 return added;
             }
@@ -292,14 +293,21 @@ impl Store {
                 data.rejected += chunk.rejected;
                 first = false;
             }
-            let batch: Vec<(Tx, TxKeys)> = batch
-                .into_iter()
-                .map(|(mut tx, mut keys)| {
-                    data.remap(&chunk, &mut remap, &mut tx, &mut keys);
-                    (tx, keys)
-                })
-                .collect();
-            added += data.insert_batch(batch);
+            let mut fresh: Vec<(i64, u32)> = Vec::with_capacity(batch.len());
+            for (i, mut tx) in batch {
+                data.remap(&chunk, &mut remap, &mut tx);
+                for o in key_observers.get_mut(i) {
+                    *o = data.global_observer(&chunk, &mut remap, *o);
+                }
+                for h in key_hops.get_mut(i) {
+                    *h = data.global_string(&chunk, &mut remap, *h);
+                }
+                if let Some(entry) = data.insert(tx, key_observers.get(i), key_hops.get(i)) {
+                    fresh.push(entry);
+                }
+            }
+            added += fresh.len();
+            data.add_to_order(fresh);
             data.note_write_hold(started);
         }
     }
@@ -440,11 +448,13 @@ impl Store {
 #[derive(Default)]
 pub struct PreparedChunk {
     txs: Vec<Tx>,
-    /// Distinct observers and hops of each transmission (parallel to `txs`).
-    keys: Vec<TxKeys>,
+    /// Distinct observers of each transmission (list `i` belongs to `txs[i]`).
+    key_observers: FlatLists,
+    /// Distinct path hops of each transmission.
+    key_hops: FlatLists,
     paths: StrInterner,
     /// Parsed hops (ids in `strings`) of each local path id.
-    path_hops: Vec<Box<[u32]>>,
+    path_hops: FlatLists,
     strings: StrInterner,
     observers: KeyInterner,
     rejected: u64,
@@ -516,7 +526,7 @@ impl PreparedChunk {
             payload_version: opt_u8(row.payload_version),
             raw_upper,
         };
-        self.keys.push(self.keys_of(&tx.obs));
+        self.push_keys(&tx.obs);
         self.txs.push(tx);
     }
 
@@ -550,14 +560,14 @@ impl PreparedChunk {
             payload_version: p.payload_version,
             raw_upper,
         };
-        self.keys.push(self.keys_of(&tx.obs));
+        self.push_keys(&tx.obs);
         self.txs.push(tx);
         true
     }
 
-    /// The distinct observers and hops of `obs` (chunk-local ids), computed here so the
-    /// merge does no de-duplication under the lock.
-    fn keys_of(&self, obs: &[Obs]) -> TxKeys {
+    /// Records the distinct observers and hops of `obs` (chunk-local ids), computed here
+    /// so the merge does no de-duplication under the lock.
+    fn push_keys(&mut self, obs: &[Obs]) {
         let mut observers: Vec<u32> = obs
             .iter()
             .map(|o| o.observer)
@@ -570,20 +580,12 @@ impl PreparedChunk {
         paths.dedup();
         let mut hops: Vec<u32> = paths
             .iter()
-            .flat_map(|&p| {
-                self.path_hops
-                    .get(p as usize)
-                    .map_or(&[][..], |h| h)
-                    .iter()
-                    .copied()
-            })
+            .flat_map(|&p| self.path_hops.get(p as usize).iter().copied())
             .collect();
         hops.sort_unstable();
         hops.dedup();
-        TxKeys {
-            observers: observers.into_boxed_slice(),
-            hops: hops.into_boxed_slice(),
-        }
+        self.key_observers.push(observers);
+        self.key_hops.push(hops);
     }
 
     fn opt_str(&mut self, text: Option<&str>) -> u32 {
@@ -604,7 +606,7 @@ impl PreparedChunk {
         let before = self.paths.len();
         let id = self.paths.intern(path_json);
         if self.paths.len() > before {
-            let hops: Box<[u32]> = parse_hops(path_json)
+            let hops: Vec<u32> = parse_hops(path_json)
                 .map(|hop| self.strings.intern(&hop))
                 .collect();
             self.path_hops.push(hops);
@@ -615,12 +617,6 @@ impl PreparedChunk {
 
 /// Transmissions inserted per write-lock hold.
 const MERGE_BATCH: usize = 1000;
-
-/// The distinct index keys of one transmission.
-struct TxKeys {
-    observers: Box<[u32]>,
-    hops: Box<[u32]>,
-}
 
 /// Chunk-local to global id maps.
 struct Remap {
@@ -701,8 +697,8 @@ struct StoreData {
     by_channel: HashMap<u32, Vec<u32>>,
     by_type: [Vec<u32>; TYPE_BUCKETS],
     paths: StrInterner,
-    path_hops: Vec<Box<[u32]>>,
-    path_hop_bytes: usize,
+    /// Parsed hops of each path id.
+    path_hops: FlatLists,
     strings: StrInterner,
     observers: KeyInterner,
     /// Sum of [`Tx::heap_bytes`] over the slots.
@@ -752,8 +748,7 @@ impl StoreData {
             + vecs(self.by_channel.values())
             + vecs(self.by_type.iter())
             + self.paths.allocated_bytes()
-            + self.path_hops.capacity() * size_of::<Box<[u32]>>()
-            + self.path_hop_bytes
+            + self.path_hops.allocated_bytes()
             + self.strings.allocated_bytes()
             + self.observers.allocated_bytes()
     }
@@ -780,7 +775,7 @@ impl StoreData {
 
     /// Rewrites the chunk-local ids of `tx` and `keys` to global ones, interning values
     /// the store does not know yet.
-    fn remap(&mut self, chunk: &PreparedChunk, remap: &mut Remap, tx: &mut Tx, keys: &mut TxKeys) {
+    fn remap(&mut self, chunk: &PreparedChunk, remap: &mut Remap, tx: &mut Tx) {
         tx.channel = self.global_string(chunk, remap, tx.channel);
         tx.scope = self.global_string(chunk, remap, tx.scope);
         tx.from_pubkey = self.global_string(chunk, remap, tx.from_pubkey);
@@ -788,12 +783,6 @@ impl StoreData {
             o.observer = self.global_observer(chunk, remap, o.observer);
             o.path = self.global_path(chunk, remap, o.path);
             o.direction = self.global_string(chunk, remap, o.direction);
-        }
-        for o in keys.observers.iter_mut() {
-            *o = self.global_observer(chunk, remap, *o);
-        }
-        for h in keys.hops.iter_mut() {
-            *h = self.global_string(chunk, remap, *h);
         }
     }
 
@@ -830,37 +819,40 @@ impl StoreData {
         let before = self.paths.len();
         let id = self.paths.intern(chunk.paths.resolve(local));
         if self.paths.len() > before {
-            let local_hops = chunk.path_hops.get(local as usize).map_or(&[][..], |h| h);
-            let hops: Box<[u32]> = local_hops
+            let hops: Vec<u32> = chunk
+                .path_hops
+                .get(local as usize)
                 .iter()
                 .map(|&h| self.global_string(chunk, remap, h))
                 .collect();
-            self.path_hop_bytes += hops.len() * 4;
             self.path_hops.push(hops);
         }
         remap.paths[local as usize] = id;
         id
     }
 
-    /// Inserts transmissions whose ids are already global; returns how many were new.
-    fn insert_batch(&mut self, batch: Vec<(Tx, TxKeys)>) -> usize {
-        let mut added: Vec<(i64, u32)> = Vec::with_capacity(batch.len());
-        for (tx, keys) in batch {
-            let existing = self
-                .by_hash
-                .get(&tx.hash)
-                .copied()
-                .or_else(|| self.slot_of_id(tx.id));
-            match existing {
-                Some(slot) => self.merge_into(slot, tx),
-                None => {
-                    let id = tx.id;
-                    let slot = self.insert_new(tx, &keys);
-                    added.push((id, slot));
-                }
+    /// Inserts a transmission whose ids are already global, or merges it into the one
+    /// present; returns the (id, slot) to add to the id order when it is new.
+    fn insert(&mut self, tx: Tx, observers: &[u32], hops: &[u32]) -> Option<(i64, u32)> {
+        let existing = self
+            .by_hash
+            .get(&tx.hash)
+            .copied()
+            .or_else(|| self.slot_of_id(tx.id));
+        match existing {
+            Some(slot) => {
+                self.merge_into(slot, tx);
+                None
+            }
+            None => {
+                let id = tx.id;
+                Some((id, self.insert_new(tx, observers, hops)))
             }
         }
-        let n_added = added.len();
+    }
+
+    /// Adds new transmissions to the id order.
+    fn add_to_order(&mut self, mut added: Vec<(i64, u32)>) {
         if !added.is_empty() {
             added.sort_unstable();
             let (lowest, highest) = (added[0].0, added[added.len() - 1].0);
@@ -882,10 +874,9 @@ impl StoreData {
                 self.order.make_contiguous().sort_by_key(|&(id, _)| id);
             }
         }
-        n_added
     }
 
-    fn insert_new(&mut self, mut tx: Tx, keys: &TxKeys) -> u32 {
+    fn insert_new(&mut self, mut tx: Tx, observers: &[u32], hops: &[u32]) -> u32 {
         tx.obs.shrink_to_fit();
         let slot = match self.free.pop() {
             Some(s) => s,
@@ -903,12 +894,12 @@ impl StoreData {
         if tx.channel != NONE {
             self.by_channel.entry(tx.channel).or_default().push(slot);
         }
-        for &o in &keys.observers {
+        for &o in observers {
             if let Some(list) = self.by_observer.get_mut(o as usize) {
                 list.push(slot);
             }
         }
-        for &hop in &keys.hops {
+        for &hop in hops {
             self.by_hop.entry(hop).or_default().push(slot);
         }
         self.tx_heap_bytes += tx.heap_bytes();
@@ -957,11 +948,7 @@ impl StoreData {
                 continue;
             }
             seen_paths.push(o.path);
-            let hops = self
-                .path_hops
-                .get(o.path as usize)
-                .cloned()
-                .unwrap_or_default();
+            let hops = self.path_hops.get(o.path as usize).to_vec();
             for hop in hops {
                 if !seen_hops.contains(&hop) {
                     seen_hops.push(hop);
@@ -972,7 +959,7 @@ impl StoreData {
     }
 
     fn hops_of(&self, path: u32) -> &[u32] {
-        self.path_hops.get(path as usize).map_or(&[], |h| h)
+        self.path_hops.get(path as usize)
     }
 
     fn remove_slots(&mut self, slots: &[u32]) {
