@@ -6,18 +6,19 @@
 //! bytes (not hex), its decoded JSON verbatim as one `Box<str>`, times as epoch seconds and
 //! channel, scope and originator as interned `u32` ids. Its observations are one `Vec` of
 //! fixed 32-byte records (interned observer and path ids, `u32` epoch-second timestamp,
-//! centi-unit `i16`
-//! signal values): one allocation per transmission, none per observation. A path string is
-//! stored once however many observations carry it, together with its parsed hops.
+//! SNR/RSSI in hundredths as `i16`): one allocation per transmission, none per
+//! observation. A path string is stored once however many observations carry it, in one
+//! shared buffer, with its parsed hops in another.
 //!
 //! Concurrency. The data sits behind one `std::sync::RwLock`, chosen over a copy-on-write
 //! snapshot (`ArcSwap`) because live appends arrive several times a second and copying a
 //! multi-hundred-megabyte store per append is not an option, while a persistent structure
 //! would cost memory on every record. Writers keep the write lock short instead: a loader
 //! chunk is decoded, hex-decoded and interned into chunk-local tables by
-//! [`PreparedChunk::from_rows`] with no lock held, and [`Store::merge`] then only remaps
-//! ids and pushes index entries (about a millisecond per 10,000 transmissions). Eviction
-//! picks its victims under the read lock and removes them in one write section.
+//! [`PreparedChunk::from_rows`] with no lock held, and [`Store::merge`] then remaps ids
+//! and pushes index entries 1,000 transmissions per write hold (about 10 ms; the longest
+//! measured hold on a 6.6M-observation load was 40 to 65 ms, when a hash table grew).
+//! Eviction picks its victims under the read lock and removes them in one write section.
 
 use std::cmp::Reverse;
 use std::collections::VecDeque;
