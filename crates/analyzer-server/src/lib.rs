@@ -12,7 +12,7 @@ mod state;
 
 pub use error::ApiError;
 pub use routes::router;
-pub use state::{AppState, IngestView, LoadStatus, MqttSourceView, ReaderHandle};
+pub use state::{AppState, IngestView, MqttSourceView, NoIngest, ReaderHandle};
 
 use std::future::Future;
 

@@ -25,6 +25,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/health", get(health))
         .route("/api/healthz", get(healthz))
         .route("/api/mqtt/status", get(mqtt_status))
+        .route("/api/perf", get(perf))
         .fallback(api_not_found)
         .layer(middleware::from_fn(no_store));
     Router::new()
@@ -35,7 +36,7 @@ pub fn router(state: AppState) -> Router {
 
 async fn load_status(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
-    let value = (state.inner.load_status)().header_value();
+    let value = state.inner.store.load_state().status_header();
     if let Ok(value) = HeaderValue::from_str(&value) {
         response.headers_mut().insert(LOAD_STATUS_HEADER, value);
     }
@@ -128,6 +129,8 @@ async fn stats(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
         },
         "hashMigrationComplete": true,
         "processRSSMB": rss_mb,
+        "storeDataMB": process::megabytes(state.inner.store.allocated_bytes() as u64),
+        "trackedMB": process::megabytes(state.inner.store.allocated_bytes() as u64),
     });
     if stats.signature_drops > 0 {
         body["signatureDrops"] = json!(stats.signature_drops);
@@ -152,7 +155,24 @@ async fn health(State(state): State<AppState>) -> Json<Value> {
     }))
 }
 
+/// Readiness: 503 until the hot window is in memory, then the loaded counts, the load state
+/// (terminal state included) and per-source ingest liveness.
 async fn healthz(State(state): State<AppState>) -> Response {
+    let load = state.inner.store.load_state();
+    if !load.load_complete {
+        return (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "ready": false, "reason": "loading", "loadState": load })),
+        )
+            .into_response();
+    }
+    let counts = state.inner.store.counts();
+    let mut body = json!({
+        "ready": true,
+        "loadedTx": counts.transmissions,
+        "loadedObs": counts.observations,
+        "loadState": load,
+    });
     let liveness: serde_json::Map<String, Value> = state
         .inner
         .ingest
@@ -165,20 +185,37 @@ async fn healthz(State(state): State<AppState>) -> Response {
             )
         })
         .collect();
-    match (state.inner.load_status)() {
-        crate::LoadStatus::Loading { .. } => (
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "ready": false, "reason": "loading" })),
-        )
-            .into_response(),
-        crate::LoadStatus::Ready => {
-            let mut body = json!({ "ready": true });
-            if !liveness.is_empty() {
-                body["ingest_liveness"] = Value::Object(liveness);
-            }
-            Json(body).into_response()
-        }
+    if !liveness.is_empty() {
+        body["ingest_liveness"] = Value::Object(liveness);
     }
+    Json(body).into_response()
+}
+
+/// The reference's `/api/perf` `packetStore` block: what is in memory and how the startup
+/// load went (`backgroundLoadComplete` means a terminal state was reached; `backgroundLoadFailed`
+/// qualifies it, on every failure path alike).
+async fn perf(State(state): State<AppState>) -> Json<Value> {
+    let counts = state.inner.store.counts();
+    let load = state.inner.store.load_state();
+    let mut packet_store = json!({
+        "totalLoaded": counts.transmissions,
+        "totalObservations": counts.observations,
+        "inMemory": counts.transmissions,
+        "sqliteOnly": false,
+        "trackedMB": process::megabytes(counts.allocated_bytes as u64),
+        "rejected": counts.rejected,
+        "liveSkipped": counts.live_skipped,
+        "longestWriteHoldUs": counts.longest_write_hold_us,
+    });
+    if let (Value::Object(block), Ok(Value::Object(load))) =
+        (&mut packet_store, serde_json::to_value(&load))
+    {
+        block.extend(load);
+    }
+    Json(json!({
+        "uptime": state.inner.started.elapsed().as_secs(),
+        "packetStore": packet_store,
+    }))
 }
 
 async fn mqtt_status(State(state): State<AppState>) -> Json<Value> {

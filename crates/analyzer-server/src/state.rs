@@ -4,6 +4,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use analyzer_db::{StorageReader, StoreStats};
+use analyzer_store::Store;
 
 /// A storage reader shared by handlers. Readers are not `Sync` (a SQLite connection is not),
 /// so calls take the lock; they run on the blocking pool, never on the async workers.
@@ -61,28 +62,6 @@ impl IngestView for NoIngest {
     }
 }
 
-/// Progress of the startup load, for the `X-CoreScope-Load-Status` header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LoadStatus {
-    /// Still loading; `progress` rows so far.
-    Loading {
-        /// Rows loaded so far.
-        progress: u64,
-    },
-    /// Ready.
-    Ready,
-}
-
-impl LoadStatus {
-    /// The header value as the reference writes it.
-    pub fn header_value(self) -> String {
-        match self {
-            Self::Loading { progress } => format!("loading; progress={progress}"),
-            Self::Ready => "ready".to_owned(),
-        }
-    }
-}
-
 /// Shared state of every handler; cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
@@ -93,7 +72,8 @@ pub(crate) struct Inner {
     pub reader: ReaderHandle,
     pub ingest: Arc<dyn IngestView>,
     pub started: Instant,
-    pub load_status: Box<dyn Fn() -> LoadStatus + Send + Sync>,
+    /// The in-memory packet store; its load state drives the load-status header.
+    pub store: Store,
     /// Last stats answer: when it was computed, how long that took, and the value.
     pub stats_cache: Mutex<Option<CachedStats>>,
 }
@@ -115,22 +95,22 @@ impl CachedStats {
 }
 
 impl AppState {
-    /// State over a storage reader and an ingest view. The load status is `ready` until the
-    /// in-memory store provides its own.
-    pub fn new(reader: ReaderHandle, ingest: Arc<dyn IngestView>) -> Self {
+    /// State over a storage reader, an ingest view and the in-memory store (whose startup
+    /// load may still be running).
+    pub fn new(reader: ReaderHandle, ingest: Arc<dyn IngestView>, store: Store) -> Self {
         Self {
             inner: Arc::new(Inner {
                 reader,
                 ingest,
                 started: Instant::now(),
-                load_status: Box::new(|| LoadStatus::Ready),
+                store,
                 stats_cache: Mutex::new(None),
             }),
         }
     }
 
     /// State with no ingestion attached.
-    pub fn without_ingest(reader: ReaderHandle) -> Self {
-        Self::new(reader, Arc::new(NoIngest))
+    pub fn without_ingest(reader: ReaderHandle, store: Store) -> Self {
+        Self::new(reader, Arc::new(NoIngest), store)
     }
 }

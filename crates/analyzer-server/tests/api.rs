@@ -7,6 +7,7 @@ use analyzer_db::{
     TransmissionPage, TransmissionPageQuery, TransmissionRow, UnixSecs, Watermark,
 };
 use analyzer_server::{AppState, IngestView, MqttSourceView, ReaderHandle, router};
+use analyzer_store::{LoadConfig, StartupLoader, Store};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
@@ -58,9 +59,27 @@ impl IngestView for OneSource {
     }
 }
 
+/// State whose store finished its startup load (of an empty database).
 fn state(stats: StoreStats) -> AppState {
+    let store = Store::new();
+    StartupLoader::new(store.clone(), FakeReader { stats }, load_config())
+        .run()
+        .expect("empty load");
+    state_with_store(stats, store)
+}
+
+fn state_with_store(stats: StoreStats, store: Store) -> AppState {
     let reader: ReaderHandle = Arc::new(Mutex::new(Box::new(FakeReader { stats })));
-    AppState::new(reader, Arc::new(OneSource))
+    AppState::new(reader, Arc::new(OneSource), store)
+}
+
+fn load_config() -> LoadConfig {
+    LoadConfig {
+        hot_startup_hours: 24.0,
+        retention_hours: 0.0,
+        chunk_size: 1000,
+        max_memory_mb: 0,
+    }
 }
 
 async fn get(state: AppState, path: &str) -> (StatusCode, axum::http::HeaderMap, Value) {
@@ -157,4 +176,96 @@ async fn healthz_reports_ready_and_liveness() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["ready"], true);
     assert!(body["ingest_liveness"]["local"].is_object());
+}
+
+#[tokio::test]
+async fn while_the_hot_window_loads_clients_are_told() {
+    let store = Store::new();
+    let state = state_with_store(StoreStats::default(), store);
+    let (status, headers, body) = get(state.clone(), "/api/healthz").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(headers["x-corescope-load-status"], "loading; progress=0");
+    assert_eq!(body["ready"], false);
+    assert_eq!(body["reason"], "loading");
+    let (status, headers, _) = get(state, "/api/stats").await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "data endpoints answer during the load"
+    );
+    assert_eq!(headers["x-corescope-load-status"], "loading; progress=0");
+}
+
+/// A real database: after the loader's terminal state, `/api/perf` and `/api/healthz` report
+/// what was loaded with the reference's field names.
+#[tokio::test]
+async fn perf_and_healthz_report_the_finished_load() {
+    use analyzer_db::{ContentHash, ObserverRef, PacketObservation, Storage, WriteBatch};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("db.sqlite");
+    let mut storage =
+        analyzer_sqlite::SqliteStorage::open(&path, analyzer_sqlite::OpenOptions::default())
+            .expect("open");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    let mut batch = WriteBatch::default();
+    for n in 0..30u8 {
+        batch.packets.push(PacketObservation {
+            hash: ContentHash([n, 1, 2, 3, 4, 5, 6, 7]),
+            raw_hex: format!("3D00A5{n:02X}"),
+            route_type: 1,
+            payload_type: 15,
+            payload_version: 0,
+            decoded_json: r#"{"type":"RAW_CUSTOM"}"#.into(),
+            channel_hash: None,
+            scope_name: None,
+            from_pubkey: None,
+            observer: Some(ObserverRef {
+                id: "OBS1".into(),
+                name: Some("Obs".into()),
+                iata: Some("SEA".into()),
+            }),
+            direction: None,
+            snr: Some(5.0),
+            rssi: Some(-90.0),
+            score: None,
+            path_json: "[]".into(),
+            resolved_path: None,
+            received_at: now - i64::from(n) * 3600,
+            advert: None,
+        });
+    }
+    storage.write_batch(&batch).expect("write");
+    let reader =
+        analyzer_sqlite::SqliteReader::open(&path, &analyzer_sqlite::OpenOptions::default())
+            .expect("reader");
+    let store = Store::new();
+    let load = StartupLoader::new(store.clone(), reader, load_config())
+        .run()
+        .expect("load");
+    assert!(
+        load.background_load_complete && !load.background_load_failed,
+        "{load:?}"
+    );
+
+    let state = state_with_store(StoreStats::default(), store);
+    let (status, headers, body) = get(state.clone(), "/api/healthz").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["x-corescope-load-status"], "ready");
+    assert_eq!(body["loadedTx"], 30);
+    assert_eq!(body["loadedObs"], 30);
+    let (_, _, perf) = get(state, "/api/perf").await;
+    let block = &perf["packetStore"];
+    assert_eq!(block["totalLoaded"], 30);
+    assert_eq!(block["backgroundLoadComplete"], true);
+    assert_eq!(block["backgroundLoadFailed"], false);
+    assert_eq!(block["hotStartupHours"], 24.0);
+    assert_eq!(block["loadCoverageRatio"], 1.0);
+    assert_eq!(
+        block["oldestLoaded"], "",
+        "no retention limit: all is loaded, no lower bound"
+    );
+    assert!(block.get("backgroundLoadError").is_none());
 }

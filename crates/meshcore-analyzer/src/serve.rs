@@ -13,9 +13,10 @@ use std::time::Duration;
 use analyzer_config::{EnvVars, Overrides};
 use analyzer_ingest::broker::BrokerStart;
 use analyzer_ingest::maintenance::MaintainedStorage;
-use analyzer_ingest::{Ingest, IngestOptions, SourceSnapshot};
+use analyzer_ingest::{Ingest, IngestEvent, IngestOptions, SourceSnapshot};
 use analyzer_server::{AppState, IngestView, MqttSourceView, ReaderHandle};
 use analyzer_sqlite::{OpenOptions, SqliteReader, SqliteStorage};
+use analyzer_store::{EvictionPolicy, LoadConfig, StartupLoader, Store};
 use anyhow::Context;
 
 use crate::UsageError;
@@ -88,15 +89,16 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     tracing::info!(%addr, "HTTP listener bound");
 
     let db_path = settings.db_path.clone();
-    let storage =
-        tokio::task::spawn_blocking(move || SqliteStorage::open(&db_path, OpenOptions::default()))
-            .await
-            .context("opening the database")?
-            .with_context(|| format!("opening the database {}", settings.db_path.display()))?;
+    let storage = tokio::task::spawn_blocking(move || SqliteStorage::open(&db_path, db_options()))
+        .await
+        .context("opening the database")?
+        .with_context(|| format!("opening the database {}", settings.db_path.display()))?;
     tracing::info!(path = %settings.db_path.display(), "Database ready");
-    let reader = SqliteReader::open(&settings.db_path, &OpenOptions::default())
+    let reader = SqliteReader::open(&settings.db_path, &db_options())
         .with_context(|| format!("opening a reader on {}", settings.db_path.display()))?;
     let reader: ReaderHandle = Arc::new(Mutex::new(Box::new(reader)));
+    let store = Store::new();
+    start_loader(&store, &settings.db_path, config)?;
 
     let broker = match analyzer_ingest::broker::start_from_config(config) {
         Ok(BrokerStart::Started(addr)) => {
@@ -131,8 +133,11 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         None
     };
 
+    tokio::spawn(feed_store(store.clone(), ingest.subscribe()));
+    tokio::spawn(evict_periodically(store.clone(), eviction_policy(config)));
+
     let view: Arc<dyn IngestView> = Arc::new(IngestStatus(ingest.clone()));
-    let state = AppState::new(reader, view);
+    let state = AppState::new(reader, view, store);
     tracing::info!(url = %format!("http://{}:{}/api/stats", display_host(args.bind), settings.port), "Serving");
     analyzer_server::serve(listener, state, shutdown_signal())
         .await
@@ -153,6 +158,110 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         ),
     }
     Ok(())
+}
+
+/// Connection settings for the server's connections: no memory map, whose touched pages
+/// would count toward the resident size of a long-running process (the in-memory store is
+/// what serves reads), and a smaller page cache per connection.
+fn db_options() -> OpenOptions {
+    OpenOptions {
+        mmap_size: 0,
+        cache_size_kib: 16 * 1024,
+        ..OpenOptions::default()
+    }
+}
+
+/// `packetStore.hotStartupHours` when set (0 = one load, no background fill), else 24: the
+/// last day is in memory within seconds and the rest fills in behind it.
+fn load_config(config: &analyzer_config::Config) -> LoadConfig {
+    let store = &config.packet_store;
+    LoadConfig {
+        hot_startup_hours: store.hot_startup_hours.unwrap_or(24.0).max(0.0),
+        retention_hours: store.retention_hours.unwrap_or(0.0).max(0.0),
+        chunk_size: config
+            .db
+            .load
+            .chunk_size
+            .filter(|n| *n > 0)
+            .map_or(0, |n| n as usize),
+        max_memory_mb: store
+            .max_memory_mb
+            .filter(|n| *n > 0)
+            .map_or(0, |n| n as u64),
+    }
+}
+
+fn eviction_policy(config: &analyzer_config::Config) -> EvictionPolicy {
+    let load = load_config(config);
+    EvictionPolicy {
+        retention_secs: (load.retention_hours > 0.0)
+            .then(|| (load.retention_hours * 3600.0) as i64),
+        max_bytes: (load.max_memory_mb > 0).then(|| (load.max_memory_mb as usize) << 20),
+    }
+}
+
+/// Loads the database into `store` on its own thread: the hot window first, then the
+/// background fill. Requests are served from the store meanwhile.
+fn start_loader(
+    store: &Store,
+    db_path: &std::path::Path,
+    config: &analyzer_config::Config,
+) -> anyhow::Result<()> {
+    let reader = SqliteReader::open(db_path, &db_options())
+        .with_context(|| format!("opening the loader's reader on {}", db_path.display()))?;
+    let loader = StartupLoader::new(store.clone(), reader, load_config(config));
+    std::thread::Builder::new()
+        .name("store-loader".into())
+        .spawn(move || match loader.run() {
+            Ok(state) if state.background_load_failed => tracing::error!(
+                error = state.background_load_error.as_deref().unwrap_or("unknown"),
+                "Startup load ended failed; serving what was loaded"
+            ),
+            Ok(state) => tracing::info!(
+                coverage = state.load_coverage_ratio,
+                rows = state.load_progress_rows,
+                "Startup load complete"
+            ),
+            Err(error) => {
+                tracing::error!(%error, "Hot-window load failed; serving what was loaded")
+            }
+        })
+        .context("starting the loader thread")?;
+    Ok(())
+}
+
+/// Appends every new row ingestion commits to the in-memory store.
+async fn feed_store(store: Store, mut events: tokio::sync::broadcast::Receiver<IngestEvent>) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        match events.recv().await {
+            Ok(IngestEvent::Packet(packet)) => {
+                store.append(&packet.record, &packet.write);
+            }
+            Ok(IngestEvent::Observer(_)) => {}
+            Err(RecvError::Lagged(missed)) => tracing::warn!(
+                missed,
+                "The in-memory store fell behind ingestion; the missed rows are in the database"
+            ),
+            Err(RecvError::Closed) => return,
+        }
+    }
+}
+
+/// Evicts by `packetStore.retentionHours` and `packetStore.maxMemoryMB` once a minute.
+async fn evict_periodically(store: Store, policy: EvictionPolicy) {
+    if policy.retention_secs.is_none() && policy.max_bytes.is_none() {
+        return;
+    }
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let store = store.clone();
+        let _ = tokio::task::spawn_blocking(move || store.evict(now, &policy)).await;
+    }
 }
 
 fn display_host(ip: std::net::IpAddr) -> String {
