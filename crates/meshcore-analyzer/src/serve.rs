@@ -195,8 +195,8 @@ fn eviction_policy(config: &analyzer_config::Config) -> EvictionPolicy {
     let load = load_config(config);
     EvictionPolicy {
         retention_secs: (load.retention_hours > 0.0)
-            .then(|| (load.retention_hours * 3600.0) as i64),
-        max_bytes: (load.max_memory_mb > 0).then(|| (load.max_memory_mb as usize) << 20),
+            .then_some((load.retention_hours * 3600.0) as i64),
+        max_bytes: (load.max_memory_mb > 0).then_some((load.max_memory_mb as usize) << 20),
     }
 }
 
