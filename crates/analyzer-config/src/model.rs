@@ -274,6 +274,9 @@ pub struct PacketStore {
     pub hot_startup_hours: Option<f64>,
     /// Size warning threshold (0 ⇒ 5,000,000).
     pub max_resolved_pubkey_index_entries: Option<i64>,
+    /// Ours: stop the process with a non-zero exit code when the startup load ends failed
+    /// (default false: log it and keep serving what was loaded).
+    pub exit_on_load_failure: Option<bool>,
 }
 
 /// `embeddedBroker` (ours): an in-process MQTT broker observers can publish to.

@@ -98,7 +98,14 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("opening a reader on {}", settings.db_path.display()))?;
     let reader: ReaderHandle = Arc::new(Mutex::new(Box::new(reader)));
     let store = Store::new();
-    start_loader(&store, &settings.db_path, config)?;
+    let (load_failed_tx, mut load_failed) = tokio::sync::mpsc::channel::<String>(1);
+    let exit_on_load_failure = config.packet_store.exit_on_load_failure.unwrap_or(false);
+    start_loader(
+        &store,
+        &settings.db_path,
+        config,
+        exit_on_load_failure.then_some(load_failed_tx),
+    )?;
 
     let broker = match analyzer_ingest::broker::start_from_config(config) {
         Ok(BrokerStart::Started(addr)) => {
@@ -139,7 +146,19 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let view: Arc<dyn IngestView> = Arc::new(IngestStatus(ingest.clone()));
     let state = AppState::new(reader, view, store);
     tracing::info!(url = %format!("http://{}:{}/api/stats", display_host(args.bind), settings.port), "Serving");
-    analyzer_server::serve(listener, state, shutdown_signal())
+    let failure = Arc::new(Mutex::new(None::<String>));
+    let stop = {
+        let failure = failure.clone();
+        async move {
+            tokio::select! {
+                () = shutdown_signal() => {}
+                Some(error) = load_failed.recv() => {
+                    *failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(error);
+                }
+            }
+        }
+    };
+    analyzer_server::serve(listener, state, stop)
         .await
         .context("HTTP server")?;
 
@@ -147,6 +166,7 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     if let Some(demo) = demo {
         demo.abort();
     }
+    let load_failure = failure.lock().unwrap_or_else(|e| e.into_inner()).take();
     match Arc::try_unwrap(ingest) {
         Ok(ingest) => {
             tokio::time::timeout(Duration::from_secs(20), ingest.shutdown())
@@ -157,7 +177,12 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
             "Ingestion still referenced at shutdown; queued messages stay with the broker session"
         ),
     }
-    Ok(())
+    match load_failure {
+        Some(error) => Err(anyhow::anyhow!(
+            "the startup load failed and packetStore.exitOnLoadFailure is set: {error}"
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Connection settings for the server's connections: no memory map, whose touched pages
@@ -201,29 +226,42 @@ fn eviction_policy(config: &analyzer_config::Config) -> EvictionPolicy {
 }
 
 /// Loads the database into `store` on its own thread: the hot window first, then the
-/// background fill. Requests are served from the store meanwhile.
+/// background fill. Requests are served from the store meanwhile. A failed load is logged;
+/// with `exit_on_failure` (`packetStore.exitOnLoadFailure`) its error is also sent there so
+/// the process stops with a non-zero exit code.
 fn start_loader(
     store: &Store,
     db_path: &std::path::Path,
     config: &analyzer_config::Config,
+    exit_on_failure: Option<tokio::sync::mpsc::Sender<String>>,
 ) -> anyhow::Result<()> {
     let reader = SqliteReader::open(db_path, &db_options())
         .with_context(|| format!("opening the loader's reader on {}", db_path.display()))?;
     let loader = StartupLoader::new(store.clone(), reader, load_config(config));
     std::thread::Builder::new()
         .name("store-loader".into())
-        .spawn(move || match loader.run() {
-            Ok(state) if state.background_load_failed => tracing::error!(
-                error = state.background_load_error.as_deref().unwrap_or("unknown"),
-                "Startup load ended failed; serving what was loaded"
-            ),
-            Ok(state) => tracing::info!(
-                coverage = state.load_coverage_ratio,
-                rows = state.load_progress_rows,
-                "Startup load complete"
-            ),
-            Err(error) => {
-                tracing::error!(%error, "Hot-window load failed; serving what was loaded")
+        .spawn(move || {
+            let failure = match loader.run() {
+                Ok(state) if state.background_load_failed => Some(
+                    state
+                        .background_load_error
+                        .unwrap_or_else(|| "unknown".to_owned()),
+                ),
+                Ok(state) => {
+                    tracing::info!(
+                        coverage = state.load_coverage_ratio,
+                        rows = state.load_progress_rows,
+                        "Startup load complete"
+                    );
+                    None
+                }
+                Err(error) => Some(error.to_string()),
+            };
+            if let Some(error) = failure {
+                tracing::error!(%error, "Startup load ended failed; serving what was loaded");
+                if let Some(exit) = exit_on_failure {
+                    let _ = exit.blocking_send(error);
+                }
             }
         })
         .context("starting the loader thread")?;

@@ -399,3 +399,104 @@ fn demo_traffic_flows_in_process_without_any_broker() {
         "the configured broker is not there"
     );
 }
+
+/// A load that ends failed (here: coverage below 90 % because `packetStore.maxMemoryMB` stops
+/// it) is reported by `/api/perf` while the server keeps serving, and stops the process with a
+/// non-zero exit code when `packetStore.exitOnLoadFailure` is set.
+#[test]
+fn a_failed_startup_load_is_reported_and_exits_only_when_configured() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("meshcore.db");
+    let output = Command::new(BIN)
+        .args([
+            "gen-db",
+            "--transmissions",
+            "3000",
+            "--days",
+            "2",
+            "--nodes",
+            "150",
+        ])
+        .args(["--observers", "10", "--out"])
+        .arg(&db)
+        .env("MESHCORE_LOG", "error")
+        .output()
+        .expect("run gen-db");
+    assert!(output.status.success(), "gen-db failed: {output:?}");
+
+    let write = |exit: bool| {
+        let config = json!({
+            "dbPath": db,
+            "mqttSources": [{ "name": "test", "broker": format!("mqtt://127.0.0.1:{}", free_port()) }],
+            "embeddedBroker": { "enabled": false },
+            "packetStore": { "maxMemoryMB": 1, "exitOnLoadFailure": exit },
+        });
+        let path = dir.path().join(format!("config-{exit}.json"));
+        std::fs::write(&path, serde_json::to_vec(&config).expect("json")).expect("write config");
+        path
+    };
+
+    let server = start_server(&write(false), free_port());
+    let mut perf = Value::Null;
+    wait_until(
+        "the load reaches its terminal state",
+        Duration::from_secs(30),
+        || {
+            perf = http_get(server.http_port, "/api/perf")
+                .map(|(_, body)| body)
+                .unwrap_or_default();
+            perf["packetStore"]["backgroundLoadComplete"] == true
+        },
+    );
+    let block = &perf["packetStore"];
+    assert_eq!(block["backgroundLoadFailed"], true, "{block}");
+    assert!(
+        block["backgroundLoadError"]
+            .as_str()
+            .is_some_and(|e| e.contains('%')),
+        "{block}"
+    );
+    assert_eq!(
+        stats(&server)["engine"],
+        "rust",
+        "still serving after the failed load"
+    );
+    drop(server);
+
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            &free_port().to_string(),
+            "--config",
+        ])
+        .arg(write(true))
+        .env("MESHCORE_LOG", "error")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn serve");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "serve did not exit after the failed load"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("read stderr");
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("exitOnLoadFailure"), "{stderr}");
+}
