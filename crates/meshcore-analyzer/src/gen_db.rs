@@ -99,7 +99,7 @@ pub fn run(args: &GenDbArgs) -> anyhow::Result<()> {
     // rows per simulated millisecond on a sample and set the packet interval so N rows take
     // the whole span. The stream also ends at the present (never a timestamp in the future)
     // and the loop stops at N rows; a shortfall is reported.
-    let rows_per_ms = rows_per_ms(&config)?;
+    let rows_per_ms = rows_per_ms(&config, args.transmissions)?;
     let wanted_per_ms = args.transmissions as f64 / span_ms.max(1) as f64;
     config.mean_interval_ms *= rows_per_ms / wanted_per_ms;
     config.max_packets = None;
@@ -182,12 +182,14 @@ pub fn run(args: &GenDbArgs) -> anyhow::Result<()> {
 }
 
 /// Distinct dedup hashes (database rows) per simulated millisecond, measured on a sample
-/// after a warm-up (the first packets of a run are heavier in adverts).
-fn rows_per_ms(config: &SimConfig) -> anyhow::Result<f64> {
+/// after a warm-up (the first packets of a run are heavier in adverts). The sample grows with
+/// the request (6,000 to 20,000 packets): the rate drifts over a long run, and a longer sample
+/// follows it better (100,000 rows over 7 days: 5.4 % short with 6,000, 3.4 % with 20,000).
+fn rows_per_ms(config: &SimConfig, transmissions: u64) -> anyhow::Result<f64> {
     const WARM_UP: u64 = 2_000;
-    const SAMPLE: u64 = 6_000;
+    let sample_packets = (transmissions / 5).clamp(6_000, 20_000);
     let sample = SimConfig {
-        max_packets: Some(WARM_UP + SAMPLE),
+        max_packets: Some(WARM_UP + sample_packets),
         end_ms: None,
         status_interval_ms: 0,
         ..config.clone()
