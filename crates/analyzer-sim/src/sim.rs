@@ -331,6 +331,15 @@ impl Simulator {
         &self.config
     }
 
+    /// Changes the mean time between originated packets from the next one on (a database
+    /// generator steers the packet rate with it so a run ends on its target). Values that are
+    /// not positive and finite are ignored.
+    pub fn set_mean_interval_ms(&mut self, mean_interval_ms: f64) {
+        if mean_interval_ms.is_finite() && mean_interval_ms > 0.0 {
+            self.config.mean_interval_ms = mean_interval_ms;
+        }
+    }
+
     /// Packets originated so far (follow-ups included), heard or not.
     pub fn packets_originated(&self) -> u64 {
         self.packets

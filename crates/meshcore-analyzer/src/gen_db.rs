@@ -104,6 +104,7 @@ pub fn run(args: &GenDbArgs) -> anyhow::Result<()> {
     config.mean_interval_ms *= rows_per_ms / wanted_per_ms;
     config.max_packets = None;
     config.end_ms = Some(now_ms);
+    let start_ms = config.start_ms;
     let simulator = Simulator::new(config).map_err(|e| UsageError(e.to_string()))?;
     eprintln!(
         "Mesh: {} nodes, {} observers; writing {} transmissions over {} days to {}",
@@ -141,7 +142,8 @@ pub fn run(args: &GenDbArgs) -> anyhow::Result<()> {
     let mut batch = WriteBatch::default();
     let mut totals = Totals::default();
     let mut simulator = simulator;
-    for event in simulator.by_ref() {
+    let mut pace = Pacer::new(start_ms, now_ms, args.transmissions);
+    while let Some(event) = simulator.next() {
         if totals.transmissions >= args.transmissions {
             break;
         }
@@ -156,6 +158,13 @@ pub fn run(args: &GenDbArgs) -> anyhow::Result<()> {
         processor.process(&raw, &mut batch, &rejects);
         if batch.len() >= args.batch {
             totals.write(&mut storage, &mut batch)?;
+            if let Some(interval) = pace.adjust(
+                event.time_ms(),
+                totals.transmissions,
+                simulator.config().mean_interval_ms,
+            ) {
+                simulator.set_mean_interval_ms(interval);
+            }
             bar.set_position(totals.transmissions);
             bar.set_message(format!("{} observations", totals.observations));
         }
@@ -212,6 +221,47 @@ fn rows_per_ms(config: &SimConfig, transmissions: u64) -> anyhow::Result<f64> {
     }
     let (first, last) = window.unwrap_or((0, 1));
     Ok(hashes.len() as f64 / (last.saturating_sub(first).max(1)) as f64)
+}
+
+/// Steers the simulator's packet rate so the N-th row lands at the end of the span: the
+/// sampled rate drifts over a long run (several % over 7 days), so after each batch the rate
+/// seen since the last adjustment is compared with the rate the remaining rows need in the
+/// remaining time, and the packet interval is scaled by their ratio (at most 2x either way).
+#[derive(Debug)]
+struct Pacer {
+    end_ms: u64,
+    target: u64,
+    /// Simulated time and rows at the last adjustment.
+    last: (u64, u64),
+    /// Adjust at most once per this much simulated time (1 % of the span).
+    every_ms: u64,
+}
+
+impl Pacer {
+    fn new(start_ms: u64, end_ms: u64, target: u64) -> Self {
+        Self {
+            end_ms,
+            target,
+            last: (start_ms, 0),
+            every_ms: (end_ms.saturating_sub(start_ms) / 100).max(1),
+        }
+    }
+
+    /// The new packet interval, if it is time to change it.
+    fn adjust(&mut self, now_ms: u64, rows: u64, interval_ms: f64) -> Option<f64> {
+        let (last_ms, last_rows) = self.last;
+        let elapsed = now_ms.saturating_sub(last_ms);
+        if elapsed < self.every_ms || now_ms >= self.end_ms || rows >= self.target {
+            return None;
+        }
+        self.last = (now_ms, rows);
+        let seen = rows.saturating_sub(last_rows) as f64 / elapsed as f64;
+        let needed = (self.target - rows) as f64 / (self.end_ms - now_ms) as f64;
+        if seen <= 0.0 || needed <= 0.0 {
+            return None;
+        }
+        Some(interval_ms * (seen / needed).clamp(0.5, 2.0))
+    }
 }
 
 #[derive(Debug, Default)]
