@@ -5,14 +5,22 @@
 //! response carries `Cache-Control: no-store` and the `X-CoreScope-Load-Status` header;
 //! errors have one shape, `{"error": "..."}`.
 
+mod directory;
 mod error;
+mod params;
 mod process;
+mod render;
 mod routes;
 mod state;
+mod ws;
 
+pub use directory::{NodeDir, ObserverDir};
 pub use error::ApiError;
-pub use routes::router;
-pub use state::{AppState, IngestView, MqttSourceView, NoIngest, ReaderHandle};
+pub use routes::{LOAD_STATUS_HEADER, openapi, router};
+pub use state::{
+    AppState, AppStateBuilder, Clock, IngestView, MqttSourceView, NoIngest, ReaderHandle,
+};
+pub use ws::{LiveHub, LiveMessage};
 
 use std::future::Future;
 

@@ -1,10 +1,17 @@
 //! What handlers can see: a storage reader, a view of ingestion, and process facts.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use analyzer_db::{StorageReader, StoreStats};
+use analyzer_config::Config;
+use analyzer_db::{DbResult, PacketObservation, PacketWrite, StorageReader, StoreStats};
 use analyzer_store::Store;
+use meshcore_wire::Decoder;
+
+use crate::directory::{Cached, NodeDir, ObserverDir};
+use crate::error::ApiError;
+use crate::ws::LiveHub;
 
 /// A storage reader shared by handlers. Readers are not `Sync` (a SQLite connection is not),
 /// so calls take the lock; they run on the blocking pool, never on the async workers.
@@ -43,6 +50,12 @@ pub struct MqttSourceView {
 pub trait IngestView: Send + Sync {
     /// Per-source MQTT status.
     fn mqtt_sources(&self) -> Vec<MqttSourceView>;
+    /// Hands one MQTT-shaped message (topic, JSON payload) to the ingest pipeline, as if
+    /// a broker had delivered it (`POST /api/packets`). False when no pipeline is attached
+    /// or it is shutting down.
+    fn inject(&self, _topic: &str, _payload: &[u8]) -> bool {
+        false
+    }
     /// Per-source liveness for `/api/healthz`: `(name, last receipt unix, last message unix)`.
     fn liveness(&self) -> Vec<(String, i64, i64)> {
         self.mqtt_sources()
@@ -76,7 +89,26 @@ pub(crate) struct Inner {
     pub store: Store,
     /// Last stats answer: when it was computed, how long that took, and the value.
     pub stats_cache: Mutex<Option<CachedStats>>,
+    /// The configuration the server runs with (limits, thresholds, regions, theme, key).
+    pub config: Arc<Config>,
+    /// The decoder ingestion uses (same channel keys), for `POST /api/decode`.
+    pub decoder: Arc<Decoder>,
+    /// Live feed of new observations to WebSocket clients.
+    pub live: LiveHub,
+    /// Snapshot of the observers table.
+    pub observers: tokio::sync::Mutex<Option<Cached<ObserverDir>>>,
+    /// Snapshot of the nodes table.
+    pub nodes: tokio::sync::Mutex<Option<Cached<NodeDir>>>,
+    /// Set when ingestion wrote an observer the snapshot may lack.
+    pub observers_changed: AtomicBool,
+    /// Set when ingestion wrote a node (an advert) the snapshot may lack.
+    pub nodes_changed: AtomicBool,
+    /// "Now" in Unix seconds: the system clock, or a fixed time in tests.
+    pub clock: Clock,
 }
+
+/// Where handlers read the current time from.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
 /// A stats answer kept for reuse. Counting rows is cheap on a small database and costs
 /// tens of milliseconds on millions of rows, so an answer is reused for twenty times what it
@@ -94,23 +126,190 @@ impl CachedStats {
     }
 }
 
-impl AppState {
-    /// State over a storage reader, an ingest view and the in-memory store (whose startup
-    /// load may still be running).
-    pub fn new(reader: ReaderHandle, ingest: Arc<dyn IngestView>, store: Store) -> Self {
-        Self {
+/// Builds an [`AppState`]; everything but the reader and the store has a default.
+pub struct AppStateBuilder {
+    reader: ReaderHandle,
+    store: Store,
+    ingest: Arc<dyn IngestView>,
+    config: Arc<Config>,
+    decoder: Option<Arc<Decoder>>,
+    clock: Option<Clock>,
+}
+
+impl AppStateBuilder {
+    /// The clock (default: the system clock). Tests fix it so time windows ("last 24 h",
+    /// node status) are reproducible.
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// The ingest view (default: none attached).
+    pub fn ingest(mut self, ingest: Arc<dyn IngestView>) -> Self {
+        self.ingest = ingest;
+        self
+    }
+
+    /// The configuration (default: an empty `config.json`).
+    pub fn config(mut self, config: Arc<Config>) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The decoder for `POST /api/decode` (default: public channel and bundled hashtags).
+    pub fn decoder(mut self, decoder: Arc<Decoder>) -> Self {
+        self.decoder = Some(decoder);
+        self
+    }
+
+    /// The state.
+    pub fn build(self) -> AppState {
+        let decoder = self
+            .decoder
+            .unwrap_or_else(|| Arc::new(Decoder::builder().build()));
+        AppState {
             inner: Arc::new(Inner {
-                reader,
-                ingest,
+                reader: self.reader,
+                ingest: self.ingest,
                 started: Instant::now(),
-                store,
+                store: self.store,
                 stats_cache: Mutex::new(None),
+                config: self.config,
+                decoder,
+                live: LiveHub::new(),
+                observers: tokio::sync::Mutex::new(None),
+                nodes: tokio::sync::Mutex::new(None),
+                observers_changed: AtomicBool::new(false),
+                nodes_changed: AtomicBool::new(false),
+                clock: self
+                    .clock
+                    .unwrap_or_else(|| Arc::new(crate::routes::unix_now)),
             }),
         }
+    }
+}
+
+impl AppState {
+    /// A builder over a storage reader and the in-memory store (whose startup load may
+    /// still be running).
+    pub fn builder(reader: ReaderHandle, store: Store) -> AppStateBuilder {
+        AppStateBuilder {
+            reader,
+            store,
+            ingest: Arc::new(NoIngest),
+            config: Arc::new(Config::default()),
+            decoder: None,
+            clock: None,
+        }
+    }
+
+    /// Now, in Unix seconds, from the state's clock. Every time window of the API is
+    /// measured from this.
+    pub(crate) fn now(&self) -> i64 {
+        (self.inner.clock)()
+    }
+
+    /// State over a storage reader, an ingest view and the in-memory store, with the
+    /// default configuration.
+    pub fn new(reader: ReaderHandle, ingest: Arc<dyn IngestView>, store: Store) -> Self {
+        Self::builder(reader, store).ingest(ingest).build()
     }
 
     /// State with no ingestion attached.
     pub fn without_ingest(reader: ReaderHandle, store: Store) -> Self {
-        Self::new(reader, Arc::new(NoIngest), store)
+        Self::builder(reader, store).build()
+    }
+
+    /// Hands a row ingestion just committed to the live feed (after the store has it), and
+    /// notes observer or node changes for the directory snapshots.
+    pub fn publish_live(&self, packet: &PacketObservation, write: &PacketWrite) {
+        if packet.advert.is_some() {
+            self.inner.nodes_changed.store(true, Ordering::Relaxed);
+        }
+        self.inner.live.publish(self, packet, write);
+    }
+
+    /// Notes that ingestion wrote an observer row (a status message or a new observer).
+    pub fn note_observer_change(&self) {
+        self.inner.observers_changed.store(true, Ordering::Relaxed);
+    }
+
+    /// The in-memory store.
+    pub(crate) fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The configuration.
+    pub(crate) fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The observers snapshot, reloaded when stale.
+    pub(crate) async fn observers(&self) -> Result<Arc<ObserverDir>, ApiError> {
+        let mut slot = self.inner.observers.lock().await;
+        let changed = self.inner.observers_changed.load(Ordering::Relaxed);
+        if let Some(cached) = slot.as_ref().filter(|c| c.usable(Instant::now(), changed)) {
+            return Ok(cached.value.clone());
+        }
+        self.inner.observers_changed.store(false, Ordering::Relaxed);
+        let rows = self.db("observers", |r| r.observers()).await?;
+        let value = Arc::new(ObserverDir::new(rows));
+        *slot = Some(Cached {
+            value: value.clone(),
+            loaded_at: Instant::now(),
+        });
+        Ok(value)
+    }
+
+    /// The observers snapshot if one is loaded, without waiting for the database (for
+    /// paths that must not block, such as the live feed).
+    pub(crate) fn observers_now(&self) -> Option<Arc<ObserverDir>> {
+        let slot = self.inner.observers.try_lock().ok()?;
+        slot.as_ref().map(|c| c.value.clone())
+    }
+
+    /// The nodes snapshot, reloaded when stale.
+    pub(crate) async fn nodes(&self) -> Result<Arc<NodeDir>, ApiError> {
+        let mut slot = self.inner.nodes.lock().await;
+        let changed = self.inner.nodes_changed.load(Ordering::Relaxed);
+        if let Some(cached) = slot.as_ref().filter(|c| c.usable(Instant::now(), changed)) {
+            return Ok(cached.value.clone());
+        }
+        self.inner.nodes_changed.store(false, Ordering::Relaxed);
+        let rows = self.db("nodes", |r| r.nodes()).await?;
+        let value = Arc::new(NodeDir::new(rows));
+        *slot = Some(Cached {
+            value: value.clone(),
+            loaded_at: Instant::now(),
+        });
+        Ok(value)
+    }
+
+    /// Runs `query` against the storage reader on the blocking pool. Errors become a 500
+    /// naming `what` in the log; use [`AppState::db_result`] to handle `NotFound` yourself.
+    pub(crate) async fn db<T, F>(&self, what: &'static str, query: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn StorageReader) -> DbResult<T> + Send + 'static,
+    {
+        self.db_result(query)
+            .await?
+            .map_err(|e| ApiError::internal(what, e))
+    }
+
+    /// Runs `query` against the storage reader on the blocking pool and hands back its
+    /// result; only a failed task is an error here.
+    pub(crate) async fn db_result<T, F>(&self, query: F) -> Result<DbResult<T>, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn StorageReader) -> DbResult<T> + Send + 'static,
+    {
+        let reader = self.inner.reader.clone();
+        tokio::task::spawn_blocking(move || {
+            let reader = reader.lock().unwrap_or_else(|e| e.into_inner());
+            query(reader.as_ref())
+        })
+        .await
+        .map_err(|e| ApiError::internal("database task failed", e))
     }
 }

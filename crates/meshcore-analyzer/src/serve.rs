@@ -119,6 +119,11 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let rainbow = analyzer_ingest::load_rainbow(&settings.channel_keys_path);
     let decoder = analyzer_ingest::process::build_decoder(config, rainbow.as_ref());
     tracing::info!(channel_keys = decoder.channel_key_count(), "Decoder ready");
+    // `POST /api/decode` decodes with the same keys as ingestion.
+    let api_decoder = Arc::new(analyzer_ingest::process::build_decoder(
+        config,
+        rainbow.as_ref(),
+    ));
     let ingest = Ingest::start(
         config,
         settings.sources.clone(),
@@ -140,11 +145,18 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         None
     };
 
-    tokio::spawn(feed_store(store.clone(), ingest.subscribe()));
     tokio::spawn(evict_periodically(store.clone(), eviction_policy(config)));
 
-    let view: Arc<dyn IngestView> = Arc::new(IngestStatus(ingest.clone()));
-    let state = AppState::new(reader, view, store);
+    let view: Arc<dyn IngestView> = Arc::new(IngestStatus {
+        ingest: ingest.clone(),
+        injector: ingest.injector(),
+    });
+    let state = AppState::builder(reader, store.clone())
+        .ingest(view)
+        .config(Arc::new(config.clone()))
+        .decoder(api_decoder)
+        .build();
+    tokio::spawn(feed_store(store, state.clone(), ingest.subscribe()));
     tracing::info!(url = %format!("http://{}:{}/api/stats", display_host(args.bind), settings.port), "Serving");
     let failure = Arc::new(Mutex::new(None::<String>));
     let stop = {
@@ -268,15 +280,20 @@ fn start_loader(
     Ok(())
 }
 
-/// Appends every new row ingestion commits to the in-memory store.
-async fn feed_store(store: Store, mut events: tokio::sync::broadcast::Receiver<IngestEvent>) {
+/// Appends every new row ingestion commits to the in-memory store, then to the live feed.
+async fn feed_store(
+    store: Store,
+    state: AppState,
+    mut events: tokio::sync::broadcast::Receiver<IngestEvent>,
+) {
     use tokio::sync::broadcast::error::RecvError;
     loop {
         match events.recv().await {
             Ok(IngestEvent::Packet(packet)) => {
                 store.append(&packet.record, &packet.write);
+                state.publish_live(&packet.record, &packet.write);
             }
-            Ok(IngestEvent::Observer(_)) => {}
+            Ok(IngestEvent::Observer(_)) => state.note_observer_change(),
             Err(RecvError::Lagged(missed)) => tracing::warn!(
                 missed,
                 "The in-memory store fell behind ingestion; the missed rows are in the database"
@@ -332,11 +349,25 @@ async fn shutdown_signal() {
 }
 
 /// The server's view of ingestion.
-struct IngestStatus(Arc<Ingest>);
+struct IngestStatus {
+    ingest: Arc<Ingest>,
+    injector: analyzer_ingest::Injector,
+}
 
 impl IngestView for IngestStatus {
+    fn inject(&self, topic: &str, payload: &[u8]) -> bool {
+        let injector = self.injector.clone();
+        let (topic, payload) = (topic.to_owned(), payload.to_vec());
+        tokio::spawn(async move {
+            if injector.send(&topic, payload, false).await.is_err() {
+                tracing::warn!("An API-submitted packet arrived while ingestion was stopping");
+            }
+        });
+        true
+    }
+
     fn mqtt_sources(&self) -> Vec<MqttSourceView> {
-        self.0
+        self.ingest
             .source_statuses()
             .into_iter()
             .map(source_view)

@@ -1,73 +1,38 @@
-//! The route table and the middleware every response passes through.
+//! Health, stats, perf and MQTT status (spec api.md §2).
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Json;
-use axum::Router;
-use axum::extract::{Request, State};
-use axum::http::{HeaderName, HeaderValue, header};
-use axum::middleware::{self, Next};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::process;
 use crate::state::{AppState, CachedStats};
 
-/// Header the reference sets on every response while (and after) the startup load runs.
-pub const LOAD_STATUS_HEADER: HeaderName = HeaderName::from_static("x-corescope-load-status");
-
-/// Builds the router over `state`.
-pub fn router(state: AppState) -> Router {
-    let api = Router::new()
-        .route("/api/stats", get(stats))
-        .route("/api/health", get(health))
-        .route("/api/healthz", get(healthz))
-        .route("/api/mqtt/status", get(mqtt_status))
-        .route("/api/perf", get(perf))
-        .fallback(api_not_found)
-        .layer(middleware::from_fn(no_store));
-    Router::new()
-        .merge(api)
-        .layer(middleware::from_fn_with_state(state.clone(), load_status))
-        .with_state(state)
+/// The health, stats, perf and MQTT status routes.
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(stats))
+        .routes(routes!(health))
+        .routes(routes!(healthz))
+        .routes(routes!(mqtt_status))
+        .routes(routes!(perf))
 }
 
-async fn load_status(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let mut response = next.run(request).await;
-    let value = state.inner.store.load_state().status_header();
-    if let Ok(value) = HeaderValue::from_str(&value) {
-        response.headers_mut().insert(LOAD_STATUS_HEADER, value);
-    }
-    response
-}
-
-async fn no_store(request: Request, next: Next) -> Response {
-    let mut response = next.run(request).await;
-    response
-        .headers_mut()
-        .entry(header::CACHE_CONTROL)
-        .or_insert(HeaderValue::from_static("no-store"));
-    response
-}
-
-/// Unknown API paths are a clean 404 (the reference falls through to its SPA with a 200).
-async fn api_not_found(request: Request) -> ApiError {
-    ApiError::not_found(format!(
-        "no such endpoint: {} {}",
-        request.method(),
-        request.uri().path()
-    ))
-}
-
-fn unix_now() -> i64 {
+pub(crate) fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
 }
 
+/// Totals of the database, node counts by role and memory figures (reference field names).
+#[utoipa::path(get, path = "/api/stats", tag = "health",
+    responses((status = 200, description = "Totals", body = Object)))]
 async fn stats(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let cached = {
         let cache = state
@@ -84,10 +49,11 @@ async fn stats(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
         Some(stats) => stats,
         None => {
             let reader = state.inner.reader.clone();
+            let now = state.now();
             let started = Instant::now();
             let stats = tokio::task::spawn_blocking(move || {
                 let reader = reader.lock().unwrap_or_else(|e| e.into_inner());
-                reader.stats(unix_now())
+                reader.stats(now)
             })
             .await
             .map_err(|e| ApiError::internal("stats task failed", e))?
@@ -138,6 +104,9 @@ async fn stats(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     Ok(Json(body))
 }
 
+/// Liveness and process facts; always 200.
+#[utoipa::path(get, path = "/api/health", tag = "health",
+    responses((status = 200, description = "Process facts", body = Object)))]
 async fn health(State(state): State<AppState>) -> Json<Value> {
     let uptime = state.inner.started.elapsed().as_secs();
     let rss_mb = process::resident_bytes()
@@ -157,6 +126,9 @@ async fn health(State(state): State<AppState>) -> Json<Value> {
 
 /// Readiness: 503 until the hot window is in memory, then the loaded counts, the load state
 /// (terminal state included) and per-source ingest liveness.
+#[utoipa::path(get, path = "/api/healthz", tag = "health",
+    responses((status = 200, description = "Ready", body = Object),
+        (status = 503, description = "Hot window still loading", body = Object)))]
 async fn healthz(State(state): State<AppState>) -> Response {
     let load = state.inner.store.load_state();
     if !load.load_complete {
@@ -194,6 +166,8 @@ async fn healthz(State(state): State<AppState>) -> Response {
 /// The reference's `/api/perf` `packetStore` block: what is in memory and how the startup
 /// load went (`backgroundLoadComplete` means a terminal state was reached; `backgroundLoadFailed`
 /// qualifies it, on every failure path alike).
+#[utoipa::path(get, path = "/api/perf", tag = "health",
+    responses((status = 200, description = "Store and load state", body = Object)))]
 async fn perf(State(state): State<AppState>) -> Json<Value> {
     let counts = state.inner.store.counts();
     let load = state.inner.store.load_state();
@@ -218,6 +192,9 @@ async fn perf(State(state): State<AppState>) -> Json<Value> {
     }))
 }
 
+/// Per-source MQTT connection status (passwords masked).
+#[utoipa::path(get, path = "/api/mqtt/status", tag = "health",
+    responses((status = 200, description = "Sources", body = Object)))]
 async fn mqtt_status(State(state): State<AppState>) -> Json<Value> {
     Json(json!({
         "sources": state.inner.ingest.mqtt_sources(),

@@ -1,0 +1,10 @@
+//! Nodes endpoints (spec api.md).
+
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::state::AppState;
+
+/// The nodes routes.
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+}

@@ -1,0 +1,10 @@
+//! Observers endpoints (spec api.md).
+
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::state::AppState;
+
+/// The observers routes.
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+}

@@ -1,0 +1,4 @@
+//! Contract tests: channels.
+
+#[allow(unused_imports)]
+use crate::common::*;

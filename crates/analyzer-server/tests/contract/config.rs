@@ -1,0 +1,4 @@
+//! Contract tests: config.
+
+#[allow(unused_imports)]
+use crate::common::*;

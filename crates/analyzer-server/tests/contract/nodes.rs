@@ -1,0 +1,4 @@
+//! Contract tests: nodes.
+
+#[allow(unused_imports)]
+use crate::common::*;

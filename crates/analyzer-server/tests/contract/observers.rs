@@ -1,0 +1,4 @@
+//! Contract tests: observers.
+
+#[allow(unused_imports)]
+use crate::common::*;

@@ -1,0 +1,4 @@
+//! Contract tests: packets.
+
+#[allow(unused_imports)]
+use crate::common::*;

@@ -1,0 +1,4 @@
+//! Contract tests: ws.
+
+#[allow(unused_imports)]
+use crate::common::*;

@@ -1,0 +1,5 @@
+//! Store queries behind the channels endpoints. A child module of `store`, so it reads
+//! `StoreData` directly under the read lock.
+
+#[allow(unused_imports)]
+use super::*;
