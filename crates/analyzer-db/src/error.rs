@@ -38,6 +38,9 @@ pub enum DbError {
     /// Reading or creating the database file or its directory failed.
     #[error("i/o error on the database file")]
     Io(#[from] std::io::Error),
+    /// This backend (or test double) does not implement the named query.
+    #[error("not supported by this storage backend: {0}")]
+    Unsupported(&'static str),
     /// Any other error from the backend driver.
     #[error("storage backend error")]
     Backend(#[source] BoxError),
