@@ -33,6 +33,7 @@ use crate::intern::{FlatLists, KeyInterner, NONE, StrInterner};
 use crate::load::LoadState;
 
 mod q_channels;
+mod q_follow;
 mod q_nodes;
 mod q_observers;
 mod q_packets;
@@ -308,7 +309,9 @@ impl Store {
                 for h in key_hops.get_mut(i) {
                     *h = data.global_string(&chunk, &mut remap, *h);
                 }
-                if let Some(entry) = data.insert(tx, key_observers.get(i), key_hops.get(i)) {
+                if chunk.late_only {
+                    data.merge_late(tx);
+                } else if let Some(entry) = data.insert(tx, key_observers.get(i), key_hops.get(i)) {
                     fresh.push(entry);
                 }
             }
@@ -464,6 +467,9 @@ pub struct PreparedChunk {
     strings: StrInterner,
     observers: KeyInterner,
     rejected: u64,
+    /// The chunk holds only late observations of transmissions already in memory (see
+    /// [`PreparedChunk::from_late_observations`]): they are merged, never inserted.
+    late_only: bool,
 }
 
 impl PreparedChunk {
