@@ -43,6 +43,10 @@ pub struct ServeArgs {
     /// Seed of the demo mesh (same seed, same mesh and traffic).
     #[arg(long, value_name = "N", default_value_t = 1)]
     seed: u64,
+    /// Serve a database another process writes (a second API replica, or beside a separate
+    /// ingestor): no MQTT, no writes; new rows are followed by id watermark once a second.
+    #[arg(long, conflicts_with = "demo")]
+    follow: bool,
 }
 
 /// Runs until interrupted.
@@ -87,6 +91,10 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         .await
         .map_err(|e| UsageError(format!("cannot listen on {addr}: {e}")))?;
     tracing::info!(%addr, "HTTP listener bound");
+
+    if args.follow {
+        return follow(args, &loaded, &settings, listener).await;
+    }
 
     let db_path = settings.db_path.clone();
     let storage = tokio::task::spawn_blocking(move || SqliteStorage::open(&db_path, db_options()))
@@ -190,6 +198,103 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         ),
     }
     match load_failure {
+        Some(error) => Err(anyhow::anyhow!(
+            "the startup load failed and packetStore.exitOnLoadFailure is set: {error}"
+        )),
+        None => Ok(()),
+    }
+}
+
+/// `serve --follow`: the API over a database another process writes. The follower starts at
+/// the watermark read before the startup load, so rows written while the store loads are
+/// merged too (the store de-duplicates by hash and observation id).
+async fn follow(
+    args: &ServeArgs,
+    loaded: &analyzer_config::Loaded,
+    settings: &analyzer_config::Settings,
+    listener: tokio::net::TcpListener,
+) -> anyhow::Result<()> {
+    use analyzer_db::StorageReader;
+    use analyzer_ingest::follow::{Follower, NewRows, run_follower};
+
+    let config = &loaded.config;
+    let open = || {
+        SqliteReader::open(&settings.db_path, &db_options()).with_context(|| {
+            format!(
+                "opening {} read-only (--follow needs a database that `serve` or CoreScope has already created)",
+                settings.db_path.display()
+            )
+        })
+    };
+    let follow_reader = open()?;
+    let start = follow_reader
+        .watermark()
+        .context("reading the database's id watermark")?;
+    let reader: ReaderHandle = Arc::new(Mutex::new(Box::new(open()?)));
+    let store = Store::new();
+    let (load_failed_tx, mut load_failed) = tokio::sync::mpsc::channel::<String>(1);
+    let exit_on_load_failure = config.packet_store.exit_on_load_failure.unwrap_or(false);
+    start_loader(
+        &store,
+        &settings.db_path,
+        config,
+        exit_on_load_failure.then_some(load_failed_tx),
+    )?;
+    tokio::spawn(evict_periodically(store.clone(), eviction_policy(config)));
+
+    let (rows_tx, mut rows_rx) = tokio::sync::mpsc::channel::<NewRows>(4);
+    let (stop_follow, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(run_follower(
+        Follower::new(follow_reader, start, 5_000),
+        Duration::from_secs(1),
+        rows_tx,
+        stop_rx,
+    ));
+    let follow_store = store.clone();
+    tokio::spawn(async move {
+        while let Some(rows) = rows_rx.recv().await {
+            let store = follow_store.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                if !rows.transmissions.is_empty() {
+                    store.merge(analyzer_store::PreparedChunk::from_rows(
+                        &rows.transmissions,
+                    ));
+                }
+                if !rows.observations.is_empty() {
+                    store.merge(analyzer_store::PreparedChunk::from_late_observations(
+                        &rows.observations,
+                    ));
+                }
+            })
+            .await;
+        }
+    });
+
+    let state = AppState::builder(reader, store)
+        .config(Arc::new(config.clone()))
+        .build();
+    tracing::info!(
+        url = %format!("http://{}:{}/api/stats", display_host(args.bind), settings.port),
+        db = %settings.db_path.display(),
+        "Serving read-only, following the database"
+    );
+    let failure = Arc::new(Mutex::new(None::<String>));
+    let stop = {
+        let failure = failure.clone();
+        async move {
+            tokio::select! {
+                () = shutdown_signal() => {}
+                Some(error) = load_failed.recv() => {
+                    *failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(error);
+                }
+            }
+        }
+    };
+    analyzer_server::serve(listener, state, stop)
+        .await
+        .context("HTTP server")?;
+    let _ = stop_follow.send(true);
+    match failure.lock().unwrap_or_else(|e| e.into_inner()).take() {
         Some(error) => Err(anyhow::anyhow!(
             "the startup load failed and packetStore.exitOnLoadFailure is set: {error}"
         )),

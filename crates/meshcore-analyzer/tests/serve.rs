@@ -500,3 +500,52 @@ fn a_failed_startup_load_is_reported_and_exits_only_when_configured() {
     assert_eq!(status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("exitOnLoadFailure"), "{stderr}");
 }
+
+/// `serve --follow` beside a writing `serve` on the same file (an API replica next to the
+/// ingesting process): it loads what is there, then picks up the rows the other process
+/// commits, by id watermark, without MQTT of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_following_replica_picks_up_rows_another_process_writes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mqtt_port = free_port();
+    let config = write_config(dir.path(), mqtt_port, true);
+    let writer = start_server(&config, free_port());
+    publish(
+        mqtt_port,
+        "follow-publisher-1",
+        vec![packet_message(ADVERT), packet_message(&numbered_frame(1))],
+    )
+    .await;
+    wait_until(
+        "the writer stored two packets",
+        Duration::from_secs(20),
+        || stats(&writer)["totalTransmissions"] == 2,
+    );
+
+    let replica = start_server_with(&config, free_port(), &["--follow"]);
+    let loaded = |server: &Server| {
+        http_get(server.http_port, "/api/perf")
+            .map(|(_, body)| body["packetStore"]["totalLoaded"].as_u64().unwrap_or(0))
+            .unwrap_or(0)
+    };
+    wait_until(
+        "the replica loaded the file",
+        Duration::from_secs(20),
+        || loaded(&replica) == 2,
+    );
+    let (_, mqtt) = http_get(replica.http_port, "/api/mqtt/status").expect("mqtt status");
+    assert_eq!(mqtt["sources"], json!([]), "a replica has no MQTT sources");
+
+    let later: Vec<_> = (2..=6)
+        .map(|n| packet_message(&numbered_frame(n)))
+        .collect();
+    publish(mqtt_port, "follow-publisher-2", later).await;
+    wait_until(
+        "the replica followed the new rows",
+        Duration::from_secs(20),
+        || loaded(&replica) == 7,
+    );
+    let (_, perf) = http_get(replica.http_port, "/api/perf").expect("perf");
+    assert_eq!(perf["packetStore"]["totalObservations"], 7, "{perf}");
+    drop(writer);
+}
