@@ -12,6 +12,7 @@
 //! Readers use their own [`StorageReader`] handles.
 
 pub mod error;
+pub mod packet_query;
 pub mod records;
 pub mod rows;
 pub mod time;
@@ -26,6 +27,7 @@ pub use rows::{
     NeighborEdgeRow, NodeRow, ObservationRow, ObserverRow, StoreStats, TransmissionPage,
     TransmissionPageQuery, TransmissionRow, Watermark,
 };
+pub use packet_query::{TxFilter, TxListPage, TxListQuery, TxSort};
 pub use time::UnixSecs;
 
 /// Retention settings (config keys `retention.*` and `neighborEdgesMaxAgeDays`).
@@ -159,6 +161,22 @@ pub trait StorageReader {
 
     /// All rows of `nodes`.
     fn nodes(&self) -> DbResult<Vec<NodeRow>>;
+
+    /// A filtered, ordered page of transmissions with their observations and the number of
+    /// matching rows (`/api/packets` before the in-memory window).
+    fn query_transmissions(&self, _query: &TxListQuery) -> DbResult<TxListPage> {
+        Err(DbError::Unsupported("query_transmissions"))
+    }
+
+    /// One transmission by id, with observations; [`DbError::NotFound`] if absent.
+    fn transmission_by_id(&self, _id: i64) -> DbResult<TransmissionRow> {
+        Err(DbError::Unsupported("transmission_by_id"))
+    }
+
+    /// The transmission id of observation `observation_id`; [`DbError::NotFound`] if absent.
+    fn transmission_id_of_observation(&self, _observation_id: i64) -> DbResult<i64> {
+        Err(DbError::Unsupported("transmission_id_of_observation"))
+    }
 }
 
 /// Write access: owned by the single writer thread.
