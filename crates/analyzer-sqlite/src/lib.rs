@@ -17,6 +17,7 @@
 
 mod migrate;
 mod read;
+mod read_packets;
 mod retention;
 pub mod schema;
 mod write;
@@ -303,6 +304,18 @@ impl StorageReader for SqliteStorage {
     fn nodes(&self) -> DbResult<Vec<NodeRow>> {
         read::nodes(&self.conn)
     }
+    fn query_transmissions(
+        &self,
+        q: &analyzer_db::TxListQuery,
+    ) -> DbResult<analyzer_db::TxListPage> {
+        read_packets::query_transmissions(&self.conn, q)
+    }
+    fn transmission_by_id(&self, id: i64) -> DbResult<TransmissionRow> {
+        read_packets::transmission_by_id(&self.conn, id)
+    }
+    fn transmission_id_of_observation(&self, observation_id: i64) -> DbResult<i64> {
+        read_packets::transmission_id_of_observation(&self.conn, observation_id)
+    }
 }
 
 impl StorageReader for SqliteReader {
@@ -329,6 +342,18 @@ impl StorageReader for SqliteReader {
     }
     fn nodes(&self) -> DbResult<Vec<NodeRow>> {
         read::nodes(&self.conn)
+    }
+    fn query_transmissions(
+        &self,
+        q: &analyzer_db::TxListQuery,
+    ) -> DbResult<analyzer_db::TxListPage> {
+        read_packets::query_transmissions(&self.conn, q)
+    }
+    fn transmission_by_id(&self, id: i64) -> DbResult<TransmissionRow> {
+        read_packets::transmission_by_id(&self.conn, id)
+    }
+    fn transmission_id_of_observation(&self, observation_id: i64) -> DbResult<i64> {
+        read_packets::transmission_id_of_observation(&self.conn, observation_id)
     }
 }
 
