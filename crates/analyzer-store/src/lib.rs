@@ -19,6 +19,8 @@ pub mod store;
 pub use load::{
     HotLoaded, LoadConfig, LoadError, LoadHooks, LoadState, MIN_COVERAGE, StartupLoader,
 };
+pub use store::q_channels::{ChannelMessagePage, ChannelMessageRef, ChannelSummary};
+pub use store::q_observers::{ObserverActivity, ObserverSighting};
 pub use store::{
     EvictionPolicy, EvictionReport, ObservationView, Order, PacketDetail, PacketPage, PacketQuery,
     PacketSummary, PacketsAnswer, PreparedChunk, Store, StoreCounts,

@@ -32,10 +32,10 @@ use hashbrown::HashMap;
 use crate::intern::{FlatLists, KeyInterner, NONE, StrInterner};
 use crate::load::LoadState;
 
-mod q_channels;
+pub mod q_channels;
 mod q_follow;
 mod q_nodes;
-mod q_observers;
+pub mod q_observers;
 mod q_packets;
 
 /// A cheap, cloneable handle on the shared store; every clone sees the same data.
