@@ -12,12 +12,14 @@
 //! Readers use their own [`StorageReader`] handles.
 
 pub mod error;
+pub mod observer_metrics;
 pub mod packet_query;
 pub mod records;
 pub mod rows;
 pub mod time;
 
 pub use error::{BoxError, DbError, DbResult};
+pub use observer_metrics::ObserverMetricRow;
 pub use records::{
     BatchOutcome, ClientReception, ClockSkewEvent, ContentHash, ContentHashParseError,
     DroppedPacket, NeighborEdge, NodeAdvert, ObservationWrite, ObserverRef, ObserverStatus,
@@ -176,6 +178,18 @@ pub trait StorageReader {
     /// The transmission id of observation `observation_id`; [`DbError::NotFound`] if absent.
     fn transmission_id_of_observation(&self, _observation_id: i64) -> DbResult<i64> {
         Err(DbError::Unsupported("transmission_id_of_observation"))
+    }
+
+    /// `observer_metrics` rows with `since <= timestamp` (and `timestamp <= until` when
+    /// given), oldest first; of one observer (exact `observers.id`) or, with `None`, of
+    /// every observer ordered by observer id then time.
+    fn observer_metrics(
+        &self,
+        _observer_id: Option<&str>,
+        _since: UnixSecs,
+        _until: Option<UnixSecs>,
+    ) -> DbResult<Vec<ObserverMetricRow>> {
+        Err(DbError::Unsupported("observer_metrics"))
     }
 }
 

@@ -17,6 +17,7 @@
 
 mod migrate;
 mod read;
+mod read_observers;
 mod read_packets;
 mod retention;
 pub mod schema;
@@ -316,6 +317,14 @@ impl StorageReader for SqliteStorage {
     fn transmission_id_of_observation(&self, observation_id: i64) -> DbResult<i64> {
         read_packets::transmission_id_of_observation(&self.conn, observation_id)
     }
+    fn observer_metrics(
+        &self,
+        observer_id: Option<&str>,
+        since: UnixSecs,
+        until: Option<UnixSecs>,
+    ) -> DbResult<Vec<analyzer_db::ObserverMetricRow>> {
+        read_observers::observer_metrics(&self.conn, observer_id, since, until)
+    }
 }
 
 impl StorageReader for SqliteReader {
@@ -354,6 +363,14 @@ impl StorageReader for SqliteReader {
     }
     fn transmission_id_of_observation(&self, observation_id: i64) -> DbResult<i64> {
         read_packets::transmission_id_of_observation(&self.conn, observation_id)
+    }
+    fn observer_metrics(
+        &self,
+        observer_id: Option<&str>,
+        since: UnixSecs,
+        until: Option<UnixSecs>,
+    ) -> DbResult<Vec<analyzer_db::ObserverMetricRow>> {
+        read_observers::observer_metrics(&self.conn, observer_id, since, until)
     }
 }
 

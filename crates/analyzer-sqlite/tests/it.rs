@@ -1429,3 +1429,60 @@ fn a_reader_follows_rows_the_writer_commits() {
     assert_eq!(seen_obs, 50);
     assert_eq!(r.stats(T0).unwrap().observations, 50);
 }
+
+#[test]
+fn observer_metrics_read_by_observer_and_window() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("metrics.db");
+    let storage = open(&path);
+    let insert = "INSERT INTO observer_metrics (observer_id, timestamp, noise_floor, tx_air_secs,
+                  rx_air_secs, recv_errors, battery_mv, packets_sent, packets_recv)
+                  VALUES (?1, ?2, ?3, ?4, NULL, '7', ?5, NULL, NULL)";
+    for (id, t, nf) in [("OBS-B", T0, -101.5), ("OBS-A", T0 + 300, -99.0), ("OBS-A", T0, -100.0)] {
+        storage
+            .connection()
+            .execute(insert, params![id, rfc3339(t), nf, 12, 3900])
+            .expect("insert");
+    }
+    // A text noise floor and a junk one: read as a number and as none.
+    storage
+        .connection()
+        .execute(
+            "INSERT INTO observer_metrics (observer_id, timestamp, noise_floor) VALUES
+             ('OBS-A', ?1, '-98.5'), ('OBS-A', ?2, 'loud')",
+            params![rfc3339(T0 + 600), rfc3339(T0 + 900)],
+        )
+        .expect("insert text");
+    let reader = SqliteReader::open(&path, &OpenOptions::default()).expect("reader");
+    for r in [&storage as &dyn StorageReader, &reader] {
+        let a = r.observer_metrics(Some("OBS-A"), T0, None).expect("rows");
+        let times: Vec<&str> = a.iter().map(|m| m.timestamp.as_str()).collect();
+        assert_eq!(
+            times,
+            [rfc3339(T0), rfc3339(T0 + 300), rfc3339(T0 + 600), rfc3339(T0 + 900)]
+        );
+        assert_eq!(a[0].noise_floor, Some(-100.0));
+        assert_eq!(a[0].recv_errors, Some(7), "integer text is read as a number");
+        assert_eq!((a[0].tx_air_secs, a[0].rx_air_secs), (Some(12), None));
+        assert_eq!(a[0].battery_mv, Some(3900));
+        assert_eq!(a[2].noise_floor, Some(-98.5));
+        assert_eq!(a[3].noise_floor, None);
+        // Exact id, inclusive window.
+        assert!(r.observer_metrics(Some("obs-a"), T0, None).expect("rows").is_empty());
+        let window = r
+            .observer_metrics(Some("OBS-A"), T0 + 300, Some(T0 + 600))
+            .expect("rows");
+        assert_eq!(window.len(), 2);
+        // Every observer: by id, then time.
+        let all = r.observer_metrics(None, T0, Some(T0 + 300)).expect("rows");
+        let keys: Vec<(&str, &str)> = all
+            .iter()
+            .map(|m| (m.observer_id.as_str(), m.timestamp.as_str()))
+            .collect();
+        let (t0, t1) = (rfc3339(T0), rfc3339(T0 + 300));
+        assert_eq!(
+            keys,
+            [("OBS-A", t0.as_str()), ("OBS-A", t1.as_str()), ("OBS-B", t0.as_str())]
+        );
+    }
+}

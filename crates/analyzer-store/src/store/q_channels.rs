@@ -204,7 +204,10 @@ mod tests {
         let mut all = s.channel_summaries(None);
         all.sort_by(|a, b| a.channel.cmp(&b.channel));
         assert_eq!(all.len(), 2);
-        assert_eq!((all[0].channel.as_str(), all[0].message_count), ("Public", 3));
+        assert_eq!(
+            (all[0].channel.as_str(), all[0].message_count),
+            ("Public", 3)
+        );
         assert!(all[0].last_decoded_json.contains("m3"));
         let only_2 = s.channel_summaries(Some(&[2]));
         assert_eq!(only_2.len(), 2);
@@ -220,7 +223,10 @@ mod tests {
         assert_eq!((page.total, ids(&page)), (3, vec![2, 3]));
         assert_eq!(ids(&s.channel_messages("Public", None, 2, 2)), vec![1]);
         assert!(s.channel_messages("Public", None, 2, 5).messages.is_empty());
-        assert_eq!(ids(&s.channel_messages("Public", Some(&[1]), 10, 0)), vec![1, 3]);
+        assert_eq!(
+            ids(&s.channel_messages("Public", Some(&[1]), 10, 0)),
+            vec![1, 3]
+        );
         assert_eq!(s.channel_messages("nope", None, 10, 0).total, 0);
     }
 }
