@@ -21,6 +21,9 @@ pub use load::{
 };
 pub use store::q_channels::{ChannelMessagePage, ChannelMessageRef, ChannelSummary};
 pub use store::q_observers::{ObserverActivity, ObserverSighting};
+pub use store::q_packets::{
+    GroupedAnswer, GroupedPacket, GroupedPage, NodesQuery, PacketListQuery,
+};
 pub use store::{
     EvictionPolicy, EvictionReport, ObservationView, Order, PacketDetail, PacketPage, PacketQuery,
     PacketSummary, PacketsAnswer, PreparedChunk, Store, StoreCounts,

@@ -36,7 +36,7 @@ pub mod q_channels;
 mod q_follow;
 mod q_nodes;
 pub mod q_observers;
-mod q_packets;
+pub mod q_packets;
 
 /// A cheap, cloneable handle on the shared store; every clone sees the same data.
 #[derive(Clone, Default)]

@@ -1,5 +1,402 @@
 //! Store queries behind the packets endpoints. A child module of `store`, so it reads
 //! `StoreData` directly under the read lock.
+//!
+//! [`Store::packets`] answers the plain list; this module adds what `/api/packets` needs
+//! beyond it: region and area filters ([`PacketListQuery`]), the list grouped by hash
+//! ([`Store::packets_grouped`]), the multi-node list ([`Store::packets_for_nodes`]),
+//! first-seen times ([`Store::first_seen_after`]), several hashes in one lock
+//! ([`Store::details_by_hashes`]) and the conversion of database rows into the same
+//! shapes ([`Store::details_from_rows`], [`Store::grouped_from_rows`]).
 
-#[allow(unused_imports)]
 use super::*;
+
+/// A packet list query with the filters [`PacketQuery`] lacks. Every page is computed
+/// under one short read lock and only the page is materialised.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PacketListQuery {
+    /// Paging, order and the plain filters.
+    pub base: PacketQuery,
+    /// Observer keys of the requested regions: some observation must come from one of them
+    /// (in addition to `base.observers`). `Some(empty)` matches nothing.
+    pub region_observers: Option<Vec<i64>>,
+    /// Originator public keys (ADVERT `from_pubkey`, the `area` filter). `Some(empty)`
+    /// matches nothing.
+    pub originators: Option<Vec<String>>,
+}
+
+/// One row of the list grouped by hash.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupedPacket {
+    /// The transmission (`last_seen` is the grouped row's `latest`).
+    pub summary: PacketSummary,
+    /// Distinct observer keys among its observations, ascending.
+    pub observer_idxs: Vec<i64>,
+}
+
+/// A page of the list grouped by hash, most recently heard first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GroupedPage {
+    /// Matching transmissions before paging.
+    pub total: usize,
+    /// The page.
+    pub packets: Vec<GroupedPacket>,
+}
+
+/// The answer to [`Store::packets_grouped`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum GroupedAnswer {
+    /// Answered from memory.
+    Page(GroupedPage),
+    /// The time range reaches before what is loaded: answer from the database instead.
+    BeforeLoadedWindow {
+        /// Every transmission with `last_seen` at or after this time is in memory.
+        oldest_loaded: UnixSecs,
+    },
+}
+
+/// The multi-node list (`/api/packets?nodes=`): packets of any of several nodes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NodesQuery {
+    /// Node public keys (any case). A key matches ADVERTs it sent and packets whose path
+    /// holds a hop that is a prefix of it.
+    pub nodes: Vec<String>,
+    /// Only packets first seen at or after this time.
+    pub since: Option<UnixSecs>,
+    /// Only packets first seen at or before this time.
+    pub until: Option<UnixSecs>,
+    /// Sort order (by transmission id).
+    pub order: Order,
+    /// Page size.
+    pub limit: usize,
+    /// Rows skipped before the page.
+    pub offset: usize,
+}
+
+impl Store {
+    /// A page of the packet list with region and area filters.
+    pub fn packet_list(&self, query: &PacketListQuery) -> PacketsAnswer {
+        self.read().packet_list(query)
+    }
+
+    /// The packet list grouped by hash, most recently heard (`last_seen`) first; `order`
+    /// is ignored, as in the reference.
+    pub fn packets_grouped(&self, query: &PacketListQuery) -> GroupedAnswer {
+        self.read().packets_grouped(query)
+    }
+
+    /// Packets of any of several nodes, by transmission id.
+    pub fn packets_for_nodes(&self, query: &NodesQuery) -> PacketsAnswer {
+        self.read().packets_for_nodes(query)
+    }
+
+    /// `first_seen` of every transmission in memory first seen strictly after `since`,
+    /// ascending.
+    pub fn first_seen_after(&self, since: UnixSecs) -> Vec<UnixSecs> {
+        let mut times: Vec<UnixSecs> = {
+            let data = self.read();
+            data.slots
+                .iter()
+                .flatten()
+                .map(|tx| tx.first_seen)
+                .filter(|&t| t > since)
+                .collect()
+        };
+        times.sort_unstable();
+        times
+    }
+
+    /// The transmissions with these hashes (with observations, newest first), under one
+    /// read lock; `None` for those not in memory.
+    pub fn details_by_hashes(&self, hashes: &[ContentHash]) -> Vec<Option<PacketDetail>> {
+        let data = self.read();
+        hashes
+            .iter()
+            .map(|h| data.by_hash.get(&h.0).and_then(|&slot| data.detail(slot)))
+            .collect()
+    }
+
+    /// Database rows in the shapes the store answers with (best observation, hex case,
+    /// observations newest first), in the order of `rows`. Unusable rows are skipped.
+    pub fn details_from_rows(rows: &[TransmissionRow]) -> Vec<PacketDetail> {
+        let scratch = Self::scratch(rows);
+        let data = scratch.read();
+        rows.iter()
+            .filter_map(|r| data.slot_of_id(r.id).and_then(|s| data.detail(s)))
+            .collect()
+    }
+
+    /// Database rows as grouped-list rows, in the order of `rows`.
+    pub fn grouped_from_rows(rows: &[TransmissionRow]) -> Vec<GroupedPacket> {
+        let scratch = Self::scratch(rows);
+        let data = scratch.read();
+        rows.iter()
+            .filter_map(|r| data.slot_of_id(r.id).and_then(|s| data.grouped(s)))
+            .collect()
+    }
+
+    /// A throw-away store holding `rows`.
+    fn scratch(rows: &[TransmissionRow]) -> Store {
+        let scratch = Store::new();
+        scratch.merge(PreparedChunk::from_rows(rows));
+        scratch
+    }
+}
+
+/// The region and area predicates, resolved to interned ids.
+struct Extra {
+    region: Option<Vec<u32>>,
+    originators: Option<Vec<u32>>,
+}
+
+impl Extra {
+    /// `None` when nothing can match.
+    fn new(data: &StoreData, q: &PacketListQuery) -> Option<Self> {
+        let region = match &q.region_observers {
+            None => None,
+            Some(keys) => {
+                let ids: Vec<u32> = keys.iter().filter_map(|&k| data.observers.get(k)).collect();
+                if ids.is_empty() {
+                    return None;
+                }
+                Some(ids)
+            }
+        };
+        let originators = match &q.originators {
+            None => None,
+            Some(keys) => {
+                let ids: Vec<u32> = keys
+                    .iter()
+                    .filter_map(|k| data.strings.get(&k.trim().to_ascii_lowercase()))
+                    .collect();
+                if ids.is_empty() {
+                    return None;
+                }
+                Some(ids)
+            }
+        };
+        Some(Self {
+            region,
+            originators,
+        })
+    }
+
+    fn is_empty(&self) -> bool {
+        self.region.is_none() && self.originators.is_none()
+    }
+
+    fn matches(&self, tx: &Tx) -> bool {
+        self.region
+            .as_ref()
+            .is_none_or(|r| tx.obs.iter().any(|o| r.contains(&o.observer)))
+            && self
+                .originators
+                .as_ref()
+                .is_none_or(|k| tx.from_pubkey != NONE && k.contains(&tx.from_pubkey))
+    }
+}
+
+impl StoreData {
+    /// The loaded-window check shared by the lists.
+    fn before_window(&self, since: Option<i64>, until: Option<i64>) -> Option<UnixSecs> {
+        let oldest = self.oldest_loaded?;
+        let before = |t: Option<i64>| t.is_some_and(|t| t < oldest);
+        (before(since) || before(until)).then_some(oldest)
+    }
+
+    /// Slots matching both predicates, sorted by id; `None` when the caller should scan
+    /// the id order instead (no selective index).
+    fn selective_candidates(&self, filter: &Filter, extra: &Extra) -> Option<Vec<u32>> {
+        let mut options: Vec<Vec<u32>> = Vec::new();
+        if let Some(list) = self.candidates(filter) {
+            options.push(list);
+        }
+        if let Some(region) = &extra.region {
+            let lists: Vec<&[u32]> = region
+                .iter()
+                .filter_map(|&o| self.by_observer.get(o as usize))
+                .map(Vec::as_slice)
+                .collect();
+            if lists.iter().map(|l| l.len()).sum::<usize>() <= self.order.len() / 4 {
+                options.push(lists.concat());
+            }
+        }
+        if let Some(keys) = &extra.originators {
+            let lists: Vec<&[u32]> = keys
+                .iter()
+                .filter_map(|k| self.by_node.get(k))
+                .map(Vec::as_slice)
+                .collect();
+            if lists.iter().map(|l| l.len()).sum::<usize>() <= self.order.len() / 4 {
+                options.push(lists.concat());
+            }
+        }
+        let mut best = options.into_iter().min_by_key(Vec::len)?;
+        best.sort_unstable();
+        best.dedup();
+        Some(best)
+    }
+
+    fn packet_list(&self, q: &PacketListQuery) -> PacketsAnswer {
+        if let Some(oldest_loaded) = self.before_window(q.base.since, q.base.until) {
+            return PacketsAnswer::BeforeLoadedWindow { oldest_loaded };
+        }
+        let (Some(filter), Some(extra)) = (Filter::new(self, &q.base), Extra::new(self, q)) else {
+            return PacketsAnswer::Page(PacketPage::default());
+        };
+        if extra.is_empty() {
+            return self.packets(&q.base);
+        }
+        let hit = |tx: &Tx| filter.matches(self, tx) && extra.matches(tx);
+        let page = match self.selective_candidates(&filter, &extra) {
+            Some(slots) => {
+                let mut hits: Vec<(i64, u32)> = slots
+                    .into_iter()
+                    .filter_map(|s| self.tx(s).filter(|tx| hit(tx)).map(|tx| (tx.id, s)))
+                    .collect();
+                match q.base.order {
+                    Order::NewestFirst => hits.sort_unstable_by_key(|&(id, _)| Reverse(id)),
+                    Order::OldestFirst => hits.sort_unstable_by_key(|&(id, _)| id),
+                }
+                PacketPage {
+                    total: hits.len(),
+                    packets: hits
+                        .iter()
+                        .skip(q.base.offset)
+                        .take(q.base.limit)
+                        .filter_map(|&(_, s)| self.summary(s))
+                        .collect(),
+                }
+            }
+            None => {
+                let ordered: Box<dyn Iterator<Item = &(i64, u32)>> = match q.base.order {
+                    Order::NewestFirst => Box::new(self.order.iter().rev()),
+                    Order::OldestFirst => Box::new(self.order.iter()),
+                };
+                let mut total = 0;
+                let mut packets = Vec::new();
+                for &(_, s) in ordered {
+                    if self.tx(s).is_some_and(hit) {
+                        if total >= q.base.offset && packets.len() < q.base.limit {
+                            packets.extend(self.summary(s));
+                        }
+                        total += 1;
+                    }
+                }
+                PacketPage { total, packets }
+            }
+        };
+        PacketsAnswer::Page(page)
+    }
+
+    fn packets_grouped(&self, q: &PacketListQuery) -> GroupedAnswer {
+        if let Some(oldest_loaded) = self.before_window(q.base.since, q.base.until) {
+            return GroupedAnswer::BeforeLoadedWindow { oldest_loaded };
+        }
+        let (Some(filter), Some(extra)) = (Filter::new(self, &q.base), Extra::new(self, q)) else {
+            return GroupedAnswer::Page(GroupedPage::default());
+        };
+        let hit = |tx: &Tx| filter.matches(self, tx) && extra.matches(tx);
+        // (last_seen, id, slot) of every match; only the page is sorted fully.
+        let mut hits: Vec<(i64, i64, u32)> = match self.selective_candidates(&filter, &extra) {
+            Some(slots) => slots
+                .into_iter()
+                .filter_map(|s| {
+                    self.tx(s)
+                        .filter(|tx| hit(tx))
+                        .map(|tx| (tx.last_seen, tx.id, s))
+                })
+                .collect(),
+            None => self
+                .order
+                .iter()
+                .filter_map(|&(_, s)| {
+                    self.tx(s)
+                        .filter(|tx| hit(tx))
+                        .map(|tx| (tx.last_seen, tx.id, s))
+                })
+                .collect(),
+        };
+        let total = hits.len();
+        let end = q.base.offset.saturating_add(q.base.limit).min(total);
+        let newest_first = |a: &(i64, i64, u32), b: &(i64, i64, u32)| (b.0, b.1).cmp(&(a.0, a.1));
+        if end < total && end > 0 {
+            hits.select_nth_unstable_by(end - 1, newest_first);
+            hits.truncate(end);
+        }
+        hits.sort_unstable_by(newest_first);
+        let packets = hits
+            .iter()
+            .skip(q.base.offset)
+            .take(q.base.limit)
+            .filter_map(|&(_, _, s)| self.grouped(s))
+            .collect();
+        GroupedAnswer::Page(GroupedPage { total, packets })
+    }
+
+    fn grouped(&self, slot: u32) -> Option<GroupedPacket> {
+        let summary = self.summary(slot)?;
+        let tx = self.tx(slot)?;
+        let mut observer_idxs: Vec<i64> = tx
+            .obs
+            .iter()
+            .filter(|o| o.observer != NONE)
+            .filter_map(|o| self.observers.resolve(o.observer))
+            .collect();
+        observer_idxs.sort_unstable();
+        observer_idxs.dedup();
+        Some(GroupedPacket {
+            summary,
+            observer_idxs,
+        })
+    }
+
+    fn packets_for_nodes(&self, q: &NodesQuery) -> PacketsAnswer {
+        if let Some(oldest_loaded) = self.before_window(q.since, q.until) {
+            return PacketsAnswer::BeforeLoadedWindow { oldest_loaded };
+        }
+        let filters: Vec<Filter> = q
+            .nodes
+            .iter()
+            .filter_map(|key| {
+                let one = PacketQuery {
+                    node: Some(key.clone()),
+                    ..PacketQuery::default()
+                };
+                Filter::new(self, &one)
+            })
+            .collect();
+        let mut slots: Vec<u32> = filters
+            .iter()
+            .filter_map(|f| f.node.as_ref())
+            .flat_map(|n| self.node_lists(n))
+            .flat_map(|l| l.iter().copied())
+            .collect();
+        slots.sort_unstable();
+        slots.dedup();
+        let mut hits: Vec<(i64, u32)> = slots
+            .into_iter()
+            .filter_map(|s| {
+                self.tx(s)
+                    .filter(|tx| {
+                        q.since.is_none_or(|t| tx.first_seen >= t)
+                            && q.until.is_none_or(|t| tx.first_seen <= t)
+                            && filters.iter().any(|f| f.matches(self, tx))
+                    })
+                    .map(|tx| (tx.id, s))
+            })
+            .collect();
+        match q.order {
+            Order::NewestFirst => hits.sort_unstable_by_key(|&(id, _)| Reverse(id)),
+            Order::OldestFirst => hits.sort_unstable_by_key(|&(id, _)| id),
+        }
+        PacketsAnswer::Page(PacketPage {
+            total: hits.len(),
+            packets: hits
+                .iter()
+                .skip(q.offset)
+                .take(q.limit)
+                .filter_map(|&(_, s)| self.summary(s))
+                .collect(),
+        })
+    }
+}
