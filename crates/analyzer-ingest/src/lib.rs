@@ -137,6 +137,7 @@ impl Injector {
             publish,
             received_at: now_unix(),
             received: std::time::Instant::now(),
+            ack: None,
         };
         queue.send(inbound).await.map_err(|_| Stopped)
     }

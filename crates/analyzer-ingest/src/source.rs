@@ -27,6 +27,10 @@ use tokio::sync::{mpsc, watch};
 use crate::now_unix;
 use crate::tls::{TlsError, client_config};
 
+/// Capacity of the client's request channel, which carries the deferred acks: above any
+/// broker's in-flight window for one subscriber (Mosquitto 20, rumqttd 500 as we configure it).
+const ACK_CAPACITY: usize = 4096;
+
 /// Backoff after the first failed connection attempt; doubles up to [`MAX_BACKOFF`].
 pub const MIN_BACKOFF: Duration = Duration::from_secs(1);
 /// Longest wait between two connection attempts.
@@ -49,6 +53,22 @@ pub struct Inbound {
     pub received_at: i64,
     /// Receipt instant, for commit-latency measurement.
     pub received: Instant,
+    /// The client that must acknowledge the publish to its broker once the batch holding it
+    /// is committed (`None` for in-process messages).
+    pub ack: Option<AsyncClient>,
+}
+
+impl Inbound {
+    /// Acknowledges the publish to its broker (after its batch is durable). A failed ack is
+    /// harmless: the broker redelivers the message on the next connection and the dedup key
+    /// makes it a no-op.
+    pub fn acknowledge(&self) {
+        if let Some(client) = &self.ack {
+            if let Err(error) = client.try_ack(&self.publish) {
+                tracing::debug!(%error, "MQTT ack not sent; the broker will redeliver");
+            }
+        }
+    }
 }
 
 /// Tunables of the source loop; the defaults suit production, tests shorten them.
@@ -263,7 +283,10 @@ pub fn mqtt_options(settings: &SourceSettings) -> Result<MqttOptions, TlsError> 
     options
         .set_keep_alive(KEEP_ALIVE)
         .set_clean_session(false)
-        .set_max_packet_size(MAX_INCOMING_PACKET, 64 * 1024);
+        .set_max_packet_size(MAX_INCOMING_PACKET, 64 * 1024)
+        // A publish is acknowledged only once the batch holding it is committed, so a crash
+        // never loses a message the broker considers delivered.
+        .set_manual_acks(true);
     Ok(options)
 }
 
@@ -337,7 +360,8 @@ async fn connection(
     options: SourceOptions,
 ) -> Ended {
     let tag = settings.name.as_str();
-    let (client, mut eventloop) = AsyncClient::new(mqtt, 16);
+    // Room for the acks of every unacknowledged publish the broker may have in flight.
+    let (client, mut eventloop) = AsyncClient::new(mqtt, ACK_CAPACITY);
     let mut network = eventloop.network_options();
     network.set_connection_timeout(10);
     eventloop.set_network_options(network);
@@ -444,10 +468,11 @@ async fn connection(
                     publish,
                     received_at: now,
                     received: Instant::now(),
+                    ack: Some(client.clone()),
                 };
-                // Back-pressure: wait for room instead of dropping. Not cancelled by shutdown:
-                // the message is already acknowledged to the broker, and the writer keeps
-                // draining the queue until every source has ended.
+                // Back-pressure: wait for room instead of dropping (the broker holds the rest:
+                // nothing is acknowledged before its batch is committed). Not cancelled by
+                // shutdown: the writer keeps draining the queue until every source has ended.
                 if out.send(inbound).await.is_err() {
                     disconnect_cleanly(&client, &mut eventloop, None).await;
                     status.mark_disconnect(now_unix(), None);
@@ -477,9 +502,9 @@ async fn connection(
     }
 }
 
-/// rumqttc reads up to ten packets at a time and acknowledges them at once; the publishes it
-/// has not returned yet sit in its event buffer. Before the event loop is dropped they are
-/// handed to the pipeline, or they would be lost although the broker considers them delivered.
+/// rumqttc reads up to ten packets at a time; the publishes it has not returned yet sit in its
+/// event buffer. Before the event loop is dropped they are handed to the pipeline (they are
+/// not acknowledged on this connection, so the broker also redelivers them on the next).
 async fn hand_over_buffered(
     index: usize,
     status: &SourceStatus,
@@ -490,11 +515,14 @@ async fn hand_over_buffered(
         if let Event::Incoming(Packet::Publish(publish)) = event {
             let now = now_unix();
             status.mark_message(now);
+            // Not acknowledged: this connection is ending, so the broker redelivers it on
+            // the next one and the dedup key makes that a no-op.
             let inbound = Inbound {
                 source: index,
                 publish,
                 received_at: now,
                 received: Instant::now(),
+                ack: None,
             };
             if out.send(inbound).await.is_err() {
                 return;
@@ -527,6 +555,7 @@ async fn disconnect_cleanly(
                         publish,
                         received_at: now,
                         received: Instant::now(),
+                        ack: None,
                     };
                     if f.out.send(inbound).await.is_err() {
                         return;

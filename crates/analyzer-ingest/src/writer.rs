@@ -229,6 +229,8 @@ pub fn run_writer(
         let oldest = first.received;
         let mut n_messages = 1u64;
         let mut next = Some(first);
+        // Acknowledged to their brokers only after the batch is committed (or given up on).
+        let mut to_ack: Vec<Inbound> = Vec::new();
         while let Some(message) = next.take() {
             let raw = RawMessage {
                 source: message.source,
@@ -247,6 +249,9 @@ pub fn run_writer(
             };
             // Counted once processed, so a reader that sees it also sees the outcome counters.
             counters.received.fetch_add(1, Ordering::Relaxed);
+            if message.ack.is_some() {
+                to_ack.push(message);
+            }
             if (n_messages as usize) < options.max_batch {
                 if let Ok(m) = queue.try_recv() {
                     n_messages += 1;
@@ -275,6 +280,9 @@ pub fn run_writer(
             counters.latency_us_last.store(latency, Ordering::Relaxed);
         }
         batch.clear();
+        for message in &to_ack {
+            message.acknowledge();
+        }
         if last_idle.elapsed() >= MAINTENANCE_INTERVAL {
             writer.idle();
             last_idle = std::time::Instant::now();

@@ -549,3 +549,77 @@ async fn a_following_replica_picks_up_rows_another_process_writes() {
     assert_eq!(perf["packetStore"]["totalObservations"], 7, "{perf}");
     drop(writer);
 }
+
+/// SIGKILL during a burst through a real Mosquitto loses nothing: a publish is acknowledged
+/// to the broker only once the batch holding it is committed, so whatever the killed process
+/// had received but not stored is redelivered to the restarted one (same client id,
+/// persistent session). Runs when `MESHCORE_TEST_MOSQUITTO=host:port` names a broker started
+/// with `max_queued_messages 0` (`.ci/run` does); then it must be reachable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_mid_burst_loses_nothing_the_broker_acknowledged() {
+    let Ok(broker) = std::env::var("MESHCORE_TEST_MOSQUITTO") else {
+        eprintln!("MESHCORE_TEST_MOSQUITTO not set: no external broker to test against");
+        return;
+    };
+    let (host, port) = broker
+        .rsplit_once(':')
+        .expect("MESHCORE_TEST_MOSQUITTO=host:port");
+    let port: u16 = port.parse().expect("broker port");
+    TcpStream::connect((host, port)).expect("the Mosquitto named by MESHCORE_TEST_MOSQUITTO");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = format!("kill-{}", std::process::id());
+    let config = json!({
+        "dbPath": dir.path().join("meshcore.db"),
+        "mqttSources": [{ "name": "mosquitto", "broker": format!("mqtt://{host}:{port}") }],
+        "mqtt": { "clientId": run },
+        "embeddedBroker": { "enabled": false },
+    });
+    let config_path = dir.path().join("config.json");
+    std::fs::write(&config_path, serde_json::to_vec(&config).expect("json")).expect("config");
+    let http_port = free_port();
+    let mut server = start_server(&config_path, http_port);
+    // The subscription exists once a first message arrives.
+    publish(
+        port,
+        &format!("{run}-warmup"),
+        vec![packet_message(&numbered_frame(0))],
+    )
+    .await;
+    wait_until("the subscription is live", Duration::from_secs(20), || {
+        stats(&server)["totalTransmissions"] == 1
+    });
+
+    const BURST: u32 = 20_000;
+    let burst: Vec<_> = (1..=BURST)
+        .map(|n| packet_message(&numbered_frame(n)))
+        .collect();
+    let burst_client: &'static str = format!("{run}-burst").leak();
+    let publisher = tokio::spawn(publish(port, burst_client, burst));
+    wait_until(
+        "part of the burst is stored",
+        Duration::from_secs(60),
+        || stats(&server)["totalTransmissions"].as_u64().unwrap_or(0) >= 1_000,
+    );
+    server.child.kill().expect("SIGKILL");
+    server.child.wait().expect("reap");
+    // Every message of the burst is now with the broker (acknowledged to the publisher).
+    publisher.await.expect("publisher");
+
+    let server = start_server(&config_path, http_port);
+    let mut stored = 0;
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while stored < u64::from(BURST) + 1 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+        stored = stats(&server)["totalTransmissions"].as_u64().unwrap_or(0);
+    }
+    assert_eq!(
+        stored,
+        u64::from(BURST) + 1,
+        "every acknowledged message is stored exactly once after the kill"
+    );
+    let body = stats(&server);
+    assert_eq!(
+        body["totalObservations"], body["totalTransmissions"],
+        "{body}"
+    );
+}
