@@ -23,9 +23,10 @@ use std::path::{Path, PathBuf};
 
 pub use broker_url::{BrokerScheme, BrokerUrl, BrokerUrlError, mask_password};
 pub use model::{
-    Config, DbLoad, DbSection, EmbeddedBroker, EmbeddedBrokerMode, ForeignAdvertMode,
-    ForeignAdverts, GeoFilter, HealthThresholds, ListLimits, Metrics, MqttSection,
-    MqttSourceConfig, PacketStore, Retention, RuntimeSection, Secret, Toggle, defaults,
+    Area, Compression, Config, DbLoad, DbSection, EmbeddedBroker, EmbeddedBrokerMode,
+    ForeignAdvertMode, ForeignAdverts, GeoFilter, HealthThresholds, ListLimits, MapDefaults,
+    Metrics, MqttSection, MqttSourceConfig, PacketStore, Retention, RuntimeSection, Secret, Toggle,
+    defaults,
 };
 pub use sources::{SourceOrigin, SourceSettings, derive_client_id, resolve_sources};
 

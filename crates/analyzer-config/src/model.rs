@@ -78,6 +78,12 @@ pub struct Config {
     pub cors_allowed_origins: Vec<String>,
     /// Our addition: the in-process MQTT broker.
     pub embedded_broker: EmbeddedBroker,
+    /// HTTP response compression (`compression`).
+    pub compression: Compression,
+    /// Named areas for the `area=` filter (`areas`: key → label and polygon or box).
+    pub areas: BTreeMap<String, Area>,
+    /// Initial map view (`mapDefaults`).
+    pub map_defaults: MapDefaults,
     /// Every other key, verbatim (front-end passthrough, theme, branding, …).
     #[serde(flatten)]
     pub extra: BTreeMap<String, Value>,
@@ -277,6 +283,97 @@ pub struct PacketStore {
     /// Ours: stop the process with a non-zero exit code when the startup load ends failed
     /// (default false: log it and keep serving what was loaded).
     pub exit_on_load_failure: Option<bool>,
+}
+
+/// `compression`: gzip of HTTP responses and WebSocket deflate.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Compression {
+    /// Gzip responses for clients that accept it. CoreScope defaults to off; we default to on
+    /// (JSON compresses about tenfold), `false` turns it off.
+    pub gzip: Option<bool>,
+    /// permessage-deflate on the WebSocket feed (default false).
+    pub websocket: Option<bool>,
+    /// Gzip level 1..9 (default: the library's default).
+    pub level: Option<u32>,
+    /// Smallest body that is compressed, bytes (default 256).
+    pub min_size_bytes: Option<u64>,
+    /// Content types (prefix match) that are compressed; default JSON, JavaScript, XML,
+    /// HTML, CSS, plain text and SVG.
+    pub content_types: Option<Vec<String>>,
+}
+
+impl Compression {
+    /// `compression.gzip`, default true.
+    pub fn gzip(&self) -> bool {
+        self.gzip.unwrap_or(true)
+    }
+}
+
+/// One entry of `areas`: a label and either a polygon or a latitude/longitude box.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Area {
+    /// Name shown in the area picker; entries without one are not offered.
+    pub label: Option<String>,
+    /// `[lat, lon]` vertices (at least 3 to be used).
+    pub polygon: Option<Vec<[f64; 2]>>,
+    /// Box, south edge.
+    #[serde(rename = "latMin")]
+    pub lat_min: Option<f64>,
+    /// Box, north edge.
+    #[serde(rename = "latMax")]
+    pub lat_max: Option<f64>,
+    /// Box, west edge.
+    #[serde(rename = "lonMin")]
+    pub lon_min: Option<f64>,
+    /// Box, east edge.
+    #[serde(rename = "lonMax")]
+    pub lon_max: Option<f64>,
+}
+
+impl Area {
+    /// Whether `(lat, lon)` lies inside the area: inside the polygon when it has at least 3
+    /// vertices, else inside the box when all four edges are set; false otherwise.
+    pub fn contains(&self, lat: f64, lon: f64) -> bool {
+        if !lat.is_finite() || !lon.is_finite() {
+            return false;
+        }
+        if let Some(polygon) = self.polygon.as_deref().filter(|p| p.len() >= 3) {
+            return point_in_polygon(polygon, lat, lon);
+        }
+        match (self.lat_min, self.lat_max, self.lon_min, self.lon_max) {
+            (Some(a), Some(b), Some(c), Some(d)) => {
+                lat >= a.min(b) && lat <= a.max(b) && lon >= c.min(d) && lon <= c.max(d)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Ray casting over `[lat, lon]` vertices (latitude as y, longitude as x).
+fn point_in_polygon(polygon: &[[f64; 2]], lat: f64, lon: f64) -> bool {
+    let mut inside = false;
+    let mut j = polygon.len() - 1;
+    for i in 0..polygon.len() {
+        let [yi, xi] = polygon[i];
+        let [yj, xj] = polygon[j];
+        if (yi > lat) != (yj > lat) && lon < (xj - xi) * (lat - yi) / (yj - yi) + xi {
+            inside = !inside;
+        }
+        j = i;
+    }
+    inside
+}
+
+/// `mapDefaults`: where the map opens.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct MapDefaults {
+    /// `[lat, lon]` (default `[37.45, -122.0]`).
+    pub center: Option<[f64; 2]>,
+    /// Zoom level (default 9).
+    pub zoom: Option<f64>,
 }
 
 /// `embeddedBroker` (ours): an in-process MQTT broker observers can publish to.

@@ -8,6 +8,7 @@
 mod directory;
 mod error;
 mod params;
+mod perf;
 mod process;
 mod render;
 mod routes;

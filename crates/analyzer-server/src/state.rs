@@ -4,7 +4,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use analyzer_config::Config;
+use std::path::PathBuf;
+
+use analyzer_config::{Config, GeoFilter};
 use analyzer_db::{DbResult, PacketObservation, PacketWrite, StorageReader, StoreStats};
 use analyzer_store::Store;
 use meshcore_wire::Decoder;
@@ -105,6 +107,14 @@ pub(crate) struct Inner {
     pub nodes_changed: AtomicBool,
     /// "Now" in Unix seconds: the system clock, or a fixed time in tests.
     pub clock: Clock,
+    /// Directory `theme.json` is looked up in (`<dir>/theme.json`, `<dir>/data/theme.json`).
+    pub config_dir: Option<PathBuf>,
+    /// The `config.json` the server runs with; `PUT /api/config/geo-filter` rewrites it.
+    pub config_path: Option<PathBuf>,
+    /// Allowed CORS origins (`CORS_ALLOWED_ORIGINS` over `corsAllowedOrigins`); empty = off.
+    pub cors_origins: Vec<String>,
+    /// The geo filter as last saved through the API (starts as `config.geo_filter`).
+    pub geo_filter: std::sync::RwLock<Option<GeoFilter>>,
 }
 
 /// Where handlers read the current time from.
@@ -134,6 +144,9 @@ pub struct AppStateBuilder {
     config: Arc<Config>,
     decoder: Option<Arc<Decoder>>,
     clock: Option<Clock>,
+    config_dir: Option<PathBuf>,
+    config_path: Option<PathBuf>,
+    cors_origins: Option<Vec<String>>,
 }
 
 impl AppStateBuilder {
@@ -162,11 +175,38 @@ impl AppStateBuilder {
         self
     }
 
+    /// The config directory, where `theme.json` is looked up (default: none).
+    pub fn config_dir(mut self, dir: PathBuf) -> Self {
+        self.config_dir = Some(dir);
+        self
+    }
+
+    /// The `config.json` file the configuration came from, so `PUT /api/config/geo-filter`
+    /// can save into it (default: none; then `<config dir>/config.json` is written).
+    pub fn config_path(mut self, path: Option<PathBuf>) -> Self {
+        self.config_path = path;
+        self
+    }
+
+    /// Allowed CORS origins, already resolved (default: `CORS_ALLOWED_ORIGINS` from the
+    /// process environment, else `corsAllowedOrigins`).
+    pub fn cors_allowed_origins(mut self, origins: Vec<String>) -> Self {
+        self.cors_origins = Some(origins);
+        self
+    }
+
     /// The state.
     pub fn build(self) -> AppState {
         let decoder = self
             .decoder
             .unwrap_or_else(|| Arc::new(Decoder::builder().build()));
+        let cors_origins = self.cors_origins.unwrap_or_else(|| {
+            analyzer_config::resolve_cors_origins(
+                &self.config,
+                &analyzer_config::EnvVars::from_process(),
+            )
+        });
+        let geo_filter = std::sync::RwLock::new(self.config.geo_filter.clone());
         AppState {
             inner: Arc::new(Inner {
                 reader: self.reader,
@@ -184,6 +224,10 @@ impl AppStateBuilder {
                 clock: self
                     .clock
                     .unwrap_or_else(|| Arc::new(crate::routes::unix_now)),
+                config_dir: self.config_dir,
+                config_path: self.config_path,
+                cors_origins,
+                geo_filter,
             }),
         }
     }
@@ -200,6 +244,9 @@ impl AppState {
             config: Arc::new(Config::default()),
             decoder: None,
             clock: None,
+            config_dir: None,
+            config_path: None,
+            cors_origins: None,
         }
     }
 
@@ -242,6 +289,16 @@ impl AppState {
     /// The configuration.
     pub(crate) fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// The geo filter in force: the configured one, or the last one saved through
+    /// `PUT /api/config/geo-filter`.
+    pub(crate) fn geo_filter(&self) -> Option<GeoFilter> {
+        self.inner
+            .geo_filter
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The observers snapshot, reloaded when stale.

@@ -2,14 +2,19 @@
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use axum::Json;
+use std::sync::Arc;
+
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use serde_json::{Value, json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::ApiError;
+use crate::params::check_api_key;
+use crate::perf::Perf;
 use crate::process;
 use crate::state::{AppState, CachedStats};
 
@@ -21,6 +26,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(healthz))
         .routes(routes!(mqtt_status))
         .routes(routes!(perf))
+        .routes(routes!(perf_reset))
 }
 
 pub(crate) fn unix_now() -> i64 {
@@ -104,11 +110,16 @@ async fn stats(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     Ok(Json(body))
 }
 
-/// Liveness and process facts; always 200.
+/// Liveness and process facts; always 200. `perf` summarises request timings since the
+/// last reset (`slowQueries` counts requests over 100 ms, `recentSlow` lists the last five).
 #[utoipa::path(get, path = "/api/health", tag = "health",
     responses((status = 200, description = "Process facts", body = Object)))]
-async fn health(State(state): State<AppState>) -> Json<Value> {
+async fn health(
+    State(state): State<AppState>,
+    Extension(perf): Extension<Arc<Perf>>,
+) -> Json<Value> {
     let uptime = state.inner.started.elapsed().as_secs();
+    let counts = state.inner.store.counts();
     let rss_mb = process::resident_bytes()
         .map(process::megabytes)
         .unwrap_or(0.0);
@@ -121,6 +132,12 @@ async fn health(State(state): State<AppState>) -> Json<Value> {
         "uptime": uptime,
         "uptimeHuman": format!("{}h {}m", uptime / 3600, (uptime % 3600) / 60),
         "memory": { "rss": rss_mb },
+        "websocket": { "clients": state.inner.live.clients() },
+        "packetStore": {
+            "packets": counts.transmissions,
+            "trackedMB": process::megabytes(counts.allocated_bytes as u64),
+        },
+        "perf": perf.health(),
     }))
 }
 
@@ -163,12 +180,18 @@ async fn healthz(State(state): State<AppState>) -> Response {
     Json(body).into_response()
 }
 
-/// The reference's `/api/perf` `packetStore` block: what is in memory and how the startup
-/// load went (`backgroundLoadComplete` means a terminal state was reached; `backgroundLoadFailed`
-/// qualifies it, on every failure path alike).
+/// Request timings since the last reset (`uptime` in seconds since then, `totalRequests`,
+/// `avgMs`, `endpoints` keyed by route template with `count`, `avgMs`, `p50Ms`, `p95Ms` over
+/// the last 100 requests and `maxMs` since the reset, `slowQueries` = the last 20 requests over
+/// 100 ms) and the reference's `packetStore` block: what is in memory and how the startup
+/// load went (`backgroundLoadComplete` means a terminal state was reached;
+/// `backgroundLoadFailed` qualifies it, on every failure path alike).
 #[utoipa::path(get, path = "/api/perf", tag = "health",
-    responses((status = 200, description = "Store and load state", body = Object)))]
-async fn perf(State(state): State<AppState>) -> Json<Value> {
+    responses((status = 200, description = "Request timings, store and load state", body = Object)))]
+async fn perf(
+    State(state): State<AppState>,
+    Extension(timings): Extension<Arc<Perf>>,
+) -> Json<Value> {
     let counts = state.inner.store.counts();
     let load = state.inner.store.load_state();
     let mut packet_store = json!({
@@ -186,10 +209,28 @@ async fn perf(State(state): State<AppState>) -> Json<Value> {
     {
         block.extend(load);
     }
-    Json(json!({
-        "uptime": state.inner.started.elapsed().as_secs(),
-        "packetStore": packet_store,
-    }))
+    let mut body = timings.report();
+    body.insert("packetStore".into(), packet_store);
+    Json(Value::Object(body))
+}
+
+/// Clears the request timings (API key required).
+#[utoipa::path(post, path = "/api/perf/reset", tag = "health",
+    security(("ApiKeyAuth" = [])),
+    responses((status = 200, description = "Cleared: `{\"ok\": true}`", body = Object),
+        (status = 401, description = "Wrong or missing X-API-Key", body = Object),
+        (status = 403, description = "No API key configured, or a weak one", body = Object)))]
+async fn perf_reset(
+    State(state): State<AppState>,
+    Extension(timings): Extension<Arc<Perf>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    check_api_key(
+        state.config().api_key.as_ref().map(|k| k.expose()),
+        &headers,
+    )?;
+    timings.reset();
+    Ok(Json(json!({ "ok": true })))
 }
 
 /// Per-source MQTT connection status (passwords masked).
