@@ -45,7 +45,10 @@ pub struct ObserverSighting {
 impl Store {
     /// Observations per observer key (`observations.observer_idx`) with
     /// `timestamp >= since` (see [`LATE_OBSERVATION_GRACE_SECS`] for the one bound).
-    pub fn observations_per_observer_since(&self, since: UnixSecs) -> HashMap<i64, usize> {
+    pub fn observations_per_observer_since(
+        &self,
+        since: UnixSecs,
+    ) -> std::collections::HashMap<i64, usize> {
         let data = self.read();
         let mut per_global: HashMap<u32, usize> = HashMap::new();
         let stop = since.saturating_sub(LATE_OBSERVATION_GRACE_SECS);
