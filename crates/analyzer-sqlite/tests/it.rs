@@ -1486,3 +1486,262 @@ fn observer_metrics_read_by_observer_and_window() {
         );
     }
 }
+
+// ---- Packet list beyond the in-memory window (read_packets.rs) ----
+
+/// Ten channel packets one minute apart (n = 1..=10), heard by ObsA, ObsB on odd n over
+/// a path through `AB12`, and one ADVERT (n = 11) from `key`.
+fn packet_list_db(dir: &Path) -> (SqliteStorage, String) {
+    let mut s = open(&dir.join("db"));
+    let key = "ab12cd34".repeat(8);
+    let mut packets = Vec::new();
+    for n in 1..=10u64 {
+        let at = T0 + 60 * n as i64;
+        packets.push(packet(n, "ObsA", "[]", at));
+        if n % 2 == 1 {
+            let mut p = packet(n, "ObsB", r#"["AB12","77"]"#, at + 5);
+            p.observer.as_mut().unwrap().iata = Some("pdx".into());
+            packets.push(p);
+        }
+    }
+    packets.push(advert(11, &key, Some("Node"), "ObsA", T0 + 60 * 11));
+    s.write_batch(&batch(packets)).unwrap();
+    (s, key)
+}
+
+fn list(s: &SqliteStorage, filter: analyzer_db::TxFilter) -> (u64, Vec<String>) {
+    let page = s
+        .query_transmissions(&analyzer_db::TxListQuery {
+            filter,
+            limit: 100,
+            ..analyzer_db::TxListQuery::default()
+        })
+        .unwrap();
+    let hashes = page.transmissions.iter().map(|t| t.hash.clone()).collect();
+    (page.total, hashes)
+}
+
+fn h(n: u64) -> String {
+    hash(n).to_string()
+}
+
+#[test]
+fn packet_list_filters_pages_and_orders() {
+    use analyzer_db::{TxFilter, TxListQuery, TxSort};
+    let dir = tempfile::tempdir().unwrap();
+    let (s, key) = packet_list_db(dir.path());
+    let observers = s.observers().unwrap();
+    let key_of = |id: &str| observers.iter().find(|o| o.id == id).unwrap().idx;
+
+    // No filter: everything, newest first, observations attached newest first.
+    let page = s
+        .query_transmissions(&TxListQuery {
+            limit: 3,
+            offset: 1,
+            ..TxListQuery::default()
+        })
+        .unwrap();
+    assert_eq!(page.total, 11);
+    let got: Vec<&str> = page.transmissions.iter().map(|t| t.hash.as_str()).collect();
+    assert_eq!(got, [h(10), h(9), h(8)]);
+    let nine = &page.transmissions[1];
+    assert_eq!(nine.observations.len(), 2);
+    assert!(nine.observations[0].timestamp >= nine.observations[1].timestamp);
+    let asc = s
+        .query_transmissions(&TxListQuery {
+            sort: TxSort::OldestFirst,
+            limit: 2,
+            ..TxListQuery::default()
+        })
+        .unwrap();
+    assert_eq!(asc.transmissions[0].hash, h(1));
+    // Latest heard first: the ADVERT (heard last), then 10, then 9 (re-heard at +5 s).
+    let latest = s
+        .query_transmissions(&TxListQuery {
+            sort: TxSort::LatestHeardFirst,
+            limit: 3,
+            ..TxListQuery::default()
+        })
+        .unwrap();
+    let got: Vec<&str> = latest
+        .transmissions
+        .iter()
+        .map(|t| t.hash.as_str())
+        .collect();
+    assert_eq!(got, [h(11), h(10), h(9)]);
+
+    // Type, hash (any case), channel.
+    let (n, got) = list(
+        &s,
+        TxFilter {
+            payload_type: Some(4),
+            ..TxFilter::default()
+        },
+    );
+    assert_eq!((n, got), (1, vec![h(11)]));
+    let (n, _) = list(
+        &s,
+        TxFilter {
+            hash: Some(h(3).to_uppercase()),
+            ..TxFilter::default()
+        },
+    );
+    assert_eq!(n, 1);
+    let (n, got) = list(
+        &s,
+        TxFilter {
+            channel: Some("enc_04".into()),
+            ..TxFilter::default()
+        },
+    );
+    assert_eq!((n, got), (1, vec![h(4)]));
+
+    // Observers and regions: odd packets were heard by ObsB.
+    let (n, got) = list(
+        &s,
+        TxFilter {
+            observers: Some(vec![key_of("ObsB")]),
+            ..TxFilter::default()
+        },
+    );
+    assert_eq!(n, 5);
+    assert_eq!(got, [h(9), h(7), h(5), h(3), h(1)]);
+    let (n, _) = list(
+        &s,
+        TxFilter {
+            observers: Some(vec![key_of("ObsA")]),
+            region_observers: Some(vec![key_of("ObsB")]),
+            ..TxFilter::default()
+        },
+    );
+    assert_eq!(n, 5);
+    assert_eq!(
+        list(
+            &s,
+            TxFilter {
+                observers: Some(vec![]),
+                ..TxFilter::default()
+            }
+        )
+        .0,
+        0
+    );
+    assert_eq!(
+        list(
+            &s,
+            TxFilter {
+                region_observers: Some(vec![]),
+                ..TxFilter::default()
+            }
+        )
+        .0,
+        0
+    );
+
+    // Time bounds on first_seen: exclusive for the list, inclusive for multi-node lists.
+    let (n, got) = list(
+        &s,
+        TxFilter {
+            since: Some(T0 + 120),
+            until: Some(T0 + 240),
+            ..TxFilter::default()
+        },
+    );
+    assert_eq!((n, got), (1, vec![h(3)]));
+    let (n, _) = list(
+        &s,
+        TxFilter {
+            since: Some(T0 + 120),
+            until: Some(T0 + 240),
+            inclusive_bounds: true,
+            ..TxFilter::default()
+        },
+    );
+    assert_eq!(n, 3);
+
+    // Nodes: the ADVERT it sent and the packets whose path holds a prefix of its key.
+    let (n, got) = list(
+        &s,
+        TxFilter {
+            nodes: Some(vec![key.to_uppercase()]),
+            ..TxFilter::default()
+        },
+    );
+    assert_eq!(n, 6);
+    assert_eq!(got[0], h(11));
+    let (n, _) = list(
+        &s,
+        TxFilter {
+            nodes: Some(vec!["77".repeat(32)]),
+            ..TxFilter::default()
+        },
+    );
+    assert_eq!(n, 5, "one-byte hop 77");
+    assert_eq!(
+        list(
+            &s,
+            TxFilter {
+                nodes: Some(vec!["99".repeat(32)]),
+                ..TxFilter::default()
+            }
+        )
+        .0,
+        0
+    );
+    assert_eq!(
+        list(
+            &s,
+            TxFilter {
+                nodes: Some(vec![]),
+                ..TxFilter::default()
+            }
+        )
+        .0,
+        0
+    );
+
+    // Originators (area): ADVERTs of the listed keys only.
+    let (n, got) = list(
+        &s,
+        TxFilter {
+            originators: Some(vec![key.clone()]),
+            ..TxFilter::default()
+        },
+    );
+    assert_eq!((n, got), (1, vec![h(11)]));
+    assert_eq!(
+        list(
+            &s,
+            TxFilter {
+                originators: Some(vec![]),
+                ..TxFilter::default()
+            }
+        )
+        .0,
+        0
+    );
+}
+
+#[test]
+fn transmission_by_id_and_by_observation_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, _) = packet_list_db(dir.path());
+    let tx = s.transmission_by_hash(&h(5)).unwrap();
+    let by_id = s.transmission_by_id(tx.id).unwrap();
+    assert_eq!(by_id, tx);
+    assert_eq!(by_id.observations.len(), 2);
+    for o in &tx.observations {
+        assert_eq!(s.transmission_id_of_observation(o.id).unwrap(), tx.id);
+    }
+    assert!(matches!(
+        s.transmission_by_id(9_999),
+        Err(DbError::NotFound)
+    ));
+    assert!(matches!(
+        s.transmission_id_of_observation(9_999),
+        Err(DbError::NotFound)
+    ));
+    // The read-only reader answers the same.
+    let reader = SqliteReader::open(dir.path().join("db"), &OpenOptions::default()).unwrap();
+    assert_eq!(reader.transmission_by_id(tx.id).unwrap(), tx);
+}
