@@ -20,6 +20,7 @@ pub use load::{
     HotLoaded, LoadConfig, LoadError, LoadHooks, LoadState, MIN_COVERAGE, StartupLoader,
 };
 pub use store::q_channels::{ChannelMessagePage, ChannelMessageRef, ChannelSummary};
+pub use store::q_nodes::{EnrichWindows, NodeEnrichment, NodeKeys, NodePathTx, NodeTx, RelayStats};
 pub use store::q_observers::{ObserverActivity, ObserverSighting};
 pub use store::q_packets::{
     GroupedAnswer, GroupedPacket, GroupedPage, NodesQuery, PacketListQuery,

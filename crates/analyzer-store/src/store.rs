@@ -34,7 +34,7 @@ use crate::load::LoadState;
 
 pub mod q_channels;
 mod q_follow;
-mod q_nodes;
+pub mod q_nodes;
 pub mod q_observers;
 pub mod q_packets;
 

@@ -1,5 +1,427 @@
 //! Store queries behind the nodes endpoints. A child module of `store`, so it reads
 //! `StoreData` directly under the read lock.
+//!
+//! A node is involved in two kinds of transmissions: the ADVERTs it sent (index `by_node`,
+//! keyed by the originator's public key) and the packets relayed through it, found through
+//! the path-hop index `by_hop` under hop strings that are prefixes of its key. Which hop
+//! prefixes may be attributed to a node is the caller's decision (the server knows the
+//! other nodes and so which prefixes are ambiguous); every query here takes that list
+//! ([`NodeKeys::hops`]) and looks only those index entries up, never scanning the store.
+//! Each takes the read lock once, copies out what the endpoint needs and releases it.
 
-#[allow(unused_imports)]
+use std::collections::HashSet;
+
 use super::*;
+
+/// Payload type of an ADVERT.
+const ADVERT: u8 = 4;
+/// Payload type of a TRACE (its path bytes are SNR values, not hop hashes).
+const TRACE: u8 = 9;
+/// Route type of a plain (unscoped) FLOOD.
+const FLOOD: u8 = 1;
+/// Most transport scopes listed per node (`transported_scopes`).
+const MAX_SCOPES: usize = 32;
+
+/// Who a node is for the index: its key and the path hops attributable to it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodeKeys {
+    /// Public key, lower-case hex.
+    pub pubkey: String,
+    /// Lower-case hop strings (key prefixes) whose appearance in a path means this node
+    /// relayed the packet. Empty for nodes that do not relay.
+    pub hops: Vec<String>,
+}
+
+/// One transmission a node is involved in, reduced to what the node endpoints aggregate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeTx {
+    /// `transmissions.id`.
+    pub id: i64,
+    /// First ingest time.
+    pub first_seen: UnixSecs,
+    /// Header route type.
+    pub route_type: Option<u8>,
+    /// Header payload type.
+    pub payload_type: Option<u8>,
+    /// Observations in memory.
+    pub observation_count: usize,
+    /// The node sent it (an ADVERT with its key as originator).
+    pub sent: bool,
+    /// Observer key of the best (longest-path) observation.
+    pub best_observer: Option<i64>,
+    /// SNR of the best observation.
+    pub snr: Option<f64>,
+    /// RSSI of the best observation.
+    pub rssi: Option<f64>,
+    /// Hops in the best observation's path.
+    pub hops: usize,
+    /// Hash size announced by the path byte (1..=3); `None` for zero-hop direct packets,
+    /// TRACE, the reserved size 4 and unreadable packets.
+    pub path_hash_size: Option<u8>,
+    /// Transport scope.
+    pub scope: Option<String>,
+    /// Decoded payload JSON, only when asked for.
+    pub decoded_json: Option<String>,
+}
+
+/// The relay side of a node (repeaters and rooms): packets other than ADVERTs whose path
+/// holds one of its attributable hops.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RelayStats {
+    /// Newest such packet (first seen).
+    pub last_relayed: Option<UnixSecs>,
+    /// Such packets first seen in the last hour.
+    pub count_1h: usize,
+    /// Such packets first seen in the last 24 hours.
+    pub count_24h: usize,
+    /// The 24-hour ones sent as plain FLOOD (no transport scope).
+    pub unscoped_24h: usize,
+    /// Distinct transport scopes of all such packets in memory, sorted, at most 32.
+    pub scopes: Vec<String>,
+}
+
+/// What the node list adds to a `nodes` row, computed from the store.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodeEnrichment {
+    /// Newest first-seen time of any transmission the node is involved in.
+    pub last_packet: Option<UnixSecs>,
+    /// `(first_seen, hash size)` of its ADVERTs first seen at or after the hash-size
+    /// window start, zero-hop direct ones left out, oldest first.
+    pub advert_hash_sizes: Vec<(UnixSecs, u8)>,
+    /// Largest hash size of any of its ADVERTs in memory.
+    pub max_advert_hash_size: Option<u8>,
+    /// Largest hash size (≥ 2) of a non-TRACE packet whose path holds one of its
+    /// attributable multi-byte hops: evidence that it relays with multi-byte hashes.
+    pub max_path_hash_size: Option<u8>,
+    /// Relay activity.
+    pub relay: RelayStats,
+    /// Its FLOOD ADVERTs first seen at or after the flood-advert window start.
+    pub flood_adverts: usize,
+}
+
+/// Time bounds of a [`Store::node_enrichment`] call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EnrichWindows {
+    /// Now.
+    pub now: UnixSecs,
+    /// Start of the hash-size window (the reference uses 7 days).
+    pub hash_size_since: UnixSecs,
+    /// Start of the flood-advert count window (7 days).
+    pub flood_adverts_since: UnixSecs,
+}
+
+/// One transmission through a node with the path it took, for `/api/nodes/{pk}/paths`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodePathTx {
+    /// First ingest time.
+    pub first_seen: UnixSecs,
+    /// Content hash.
+    pub hash: ContentHash,
+    /// The longest observed path that holds one of the node's hops, as stored (upper case).
+    pub hops: Vec<String>,
+}
+
+impl Store {
+    /// Every transmission `node` is involved in with `first_seen >= since` (all when
+    /// `None`), oldest first; `decoded` also copies the decoded JSON.
+    pub fn node_transmissions(
+        &self,
+        node: &NodeKeys,
+        since: Option<UnixSecs>,
+        decoded: bool,
+    ) -> Vec<NodeTx> {
+        let data = self.read();
+        let (slots, sender) = data.node_slots(node);
+        let mut out: Vec<NodeTx> = slots
+            .into_iter()
+            .filter_map(|slot| data.tx(slot))
+            .filter(|tx| since.is_none_or(|s| tx.first_seen >= s))
+            .map(|tx| data.node_tx(tx, sender, decoded))
+            .collect();
+        drop(data);
+        out.sort_by_key(|t| (t.first_seen, t.id));
+        out
+    }
+
+    /// The `limit` newest transmissions `node` is involved in (by first seen, then id),
+    /// newest first; `sent_only` keeps only the ADVERTs it sent.
+    pub fn node_recent(
+        &self,
+        node: &NodeKeys,
+        limit: usize,
+        sent_only: bool,
+    ) -> Vec<PacketSummary> {
+        let data = self.read();
+        let (mut slots, sender) = if sent_only {
+            let sender = data.strings.get(&node.pubkey);
+            let slots = sender
+                .and_then(|k| data.by_node.get(&k))
+                .cloned()
+                .unwrap_or_default();
+            (slots, sender)
+        } else {
+            data.node_slots(node)
+        };
+        slots.retain(|&s| {
+            data.tx(s)
+                .is_some_and(|tx| !sent_only || (sender.is_some_and(|k| tx.from_pubkey == k)))
+        });
+        let mut keyed: Vec<(i64, i64, u32)> = slots
+            .into_iter()
+            .filter_map(|s| data.tx(s).map(|tx| (tx.first_seen, tx.id, s)))
+            .collect();
+        keyed.sort_unstable_by_key(|&(t, id, _)| Reverse((t, id)));
+        keyed
+            .into_iter()
+            .take(limit)
+            .filter_map(|(_, _, s)| data.summary(s))
+            .collect()
+    }
+
+    /// What the node list shows beyond the `nodes` row, for each of `nodes` (same order).
+    /// The lock is taken once per node so a long page never holds it for long.
+    pub fn node_enrichment(&self, nodes: &[NodeKeys], w: EnrichWindows) -> Vec<NodeEnrichment> {
+        nodes
+            .iter()
+            .map(|node| self.read().enrich(node, w))
+            .collect()
+    }
+
+    /// Public keys (lower-case) of the nodes whose ADVERTs were heard by at least one of
+    /// the observers with these keys (`observations.observer_idx`).
+    pub fn nodes_heard_by(&self, observer_keys: &[i64]) -> HashSet<String> {
+        let data = self.read();
+        let wanted: Vec<u32> = observer_keys
+            .iter()
+            .filter_map(|&k| data.observers.get(k))
+            .collect();
+        if wanted.is_empty() {
+            return HashSet::new();
+        }
+        data.by_node
+            .iter()
+            .filter(|(_, slots)| {
+                slots.iter().any(|&s| {
+                    data.tx(s)
+                        .is_some_and(|tx| tx.obs.iter().any(|o| wanted.contains(&o.observer)))
+                })
+            })
+            .map(|(&key, _)| data.strings.resolve(key).to_owned())
+            .collect()
+    }
+
+    /// Transmissions whose path holds one of `hops` (lower-case hop strings), each with
+    /// the longest of its observed paths that holds one, oldest first.
+    pub fn node_paths(&self, hops: &[String]) -> Vec<NodePathTx> {
+        let data = self.read();
+        let ids: Vec<u32> = hops.iter().filter_map(|h| data.strings.get(h)).collect();
+        let mut slots: Vec<u32> = ids
+            .iter()
+            .filter_map(|id| data.by_hop.get(id))
+            .flatten()
+            .copied()
+            .collect();
+        slots.sort_unstable();
+        slots.dedup();
+        let mut out: Vec<NodePathTx> = slots
+            .into_iter()
+            .filter_map(|s| data.tx(s))
+            .filter_map(|tx| {
+                let path = tx
+                    .obs
+                    .iter()
+                    .map(|o| o.path)
+                    .filter(|&p| data.hops_of(p).iter().any(|h| ids.contains(h)))
+                    .max_by_key(|&p| data.hops_of(p).len())?;
+                Some(NodePathTx {
+                    first_seen: tx.first_seen,
+                    hash: ContentHash(tx.hash),
+                    hops: parse_hops_as_stored(data.paths.resolve(path)),
+                })
+            })
+            .collect();
+        drop(data);
+        out.sort_by_key(|p| p.first_seen);
+        out
+    }
+}
+
+impl StoreData {
+    /// Slots of every transmission the node is involved in (deduplicated) and the
+    /// interned id of its key.
+    fn node_slots(&self, node: &NodeKeys) -> (Vec<u32>, Option<u32>) {
+        let sender = self.strings.get(&node.pubkey);
+        let mut slots: Vec<u32> = sender
+            .and_then(|k| self.by_node.get(&k))
+            .cloned()
+            .unwrap_or_default();
+        for hop in &node.hops {
+            if let Some(list) = self.strings.get(hop).and_then(|h| self.by_hop.get(&h)) {
+                slots.extend_from_slice(list);
+            }
+        }
+        slots.sort_unstable();
+        slots.dedup();
+        (slots, sender)
+    }
+
+    fn node_tx(&self, tx: &Tx, sender: Option<u32>, decoded: bool) -> NodeTx {
+        let best = tx
+            .obs
+            .iter()
+            .rev()
+            .max_by_key(|o| self.hops_of(o.path).len());
+        let centi = |v: i16| (v != NO_CENTI).then_some(f64::from(v) / 100.0);
+        let byte = |b: u8| (b != NO_U8).then_some(b);
+        NodeTx {
+            id: tx.id,
+            first_seen: tx.first_seen,
+            route_type: byte(tx.route_type),
+            payload_type: byte(tx.payload_type),
+            observation_count: tx.obs.len(),
+            sent: sender.is_some_and(|k| tx.from_pubkey == k),
+            best_observer: best.and_then(|o| self.observers.resolve(o.observer)),
+            snr: best.and_then(|o| centi(o.snr)),
+            rssi: best.and_then(|o| centi(o.rssi)),
+            hops: best.map_or(0, |o| self.hops_of(o.path).len()),
+            path_hash_size: path_hash_size(&tx.raw),
+            scope: (tx.scope != NONE).then(|| self.strings.resolve(tx.scope).to_owned()),
+            decoded_json: decoded.then(|| tx.decoded_json.to_string()),
+        }
+    }
+
+    fn enrich(&self, node: &NodeKeys, w: EnrichWindows) -> NodeEnrichment {
+        let mut out = NodeEnrichment::default();
+        let sender = self.strings.get(&node.pubkey);
+        for tx in sender
+            .and_then(|k| self.by_node.get(&k))
+            .into_iter()
+            .flatten()
+            .filter_map(|&s| self.tx(s))
+        {
+            out.last_packet = out.last_packet.max(Some(tx.first_seen));
+            if tx.payload_type != ADVERT || sender.is_none_or(|k| tx.from_pubkey != k) {
+                continue;
+            }
+            if let Some(size) = path_hash_size(&tx.raw) {
+                out.max_advert_hash_size = out.max_advert_hash_size.max(Some(size));
+                if tx.first_seen >= w.hash_size_since {
+                    out.advert_hash_sizes.push((tx.first_seen, size));
+                }
+            }
+            if tx.route_type == FLOOD && tx.first_seen >= w.flood_adverts_since {
+                out.flood_adverts += 1;
+            }
+        }
+        out.advert_hash_sizes.sort_unstable();
+        let mut relayed: Vec<u32> = Vec::new();
+        for hop in &node.hops {
+            let Some(list) = self.strings.get(hop).and_then(|h| self.by_hop.get(&h)) else {
+                continue;
+            };
+            relayed.extend_from_slice(list);
+            if hop.len() >= 4 {
+                for tx in list.iter().filter_map(|&s| self.tx(s)) {
+                    if tx.payload_type != TRACE {
+                        let size = path_hash_size(&tx.raw).filter(|&s| s >= 2);
+                        out.max_path_hash_size = out.max_path_hash_size.max(size);
+                    }
+                }
+            }
+        }
+        relayed.sort_unstable();
+        relayed.dedup();
+        let mut scopes: Vec<u32> = Vec::new();
+        for tx in relayed.iter().filter_map(|&s| self.tx(s)) {
+            out.last_packet = out.last_packet.max(Some(tx.first_seen));
+            if tx.payload_type == ADVERT {
+                continue;
+            }
+            let r = &mut out.relay;
+            r.last_relayed = r.last_relayed.max(Some(tx.first_seen));
+            if tx.first_seen >= w.now - 3600 {
+                r.count_1h += 1;
+            }
+            if tx.first_seen >= w.now - 86_400 {
+                r.count_24h += 1;
+                if tx.route_type == FLOOD {
+                    r.unscoped_24h += 1;
+                }
+            }
+            if tx.scope != NONE && !scopes.contains(&tx.scope) {
+                scopes.push(tx.scope);
+            }
+        }
+        let mut names: Vec<String> = scopes
+            .into_iter()
+            .map(|s| self.strings.resolve(s).to_owned())
+            .filter(|s| !s.is_empty())
+            .collect();
+        names.sort_unstable();
+        names.truncate(MAX_SCOPES);
+        out.relay.scopes = names;
+        out
+    }
+}
+
+/// The hash size a packet's path byte announces (spec analytics.md §0.2): the path byte
+/// follows the header (and the four transport-code bytes of route types 0 and 3); size =
+/// top two bits + 1. `None` for zero-hop direct packets (their upper bits are not set by
+/// the sender), TRACE (its path bytes are SNR values), the reserved size 4 and packets
+/// too short to hold a path byte.
+fn path_hash_size(raw: &[u8]) -> Option<u8> {
+    let header = *raw.first()?;
+    let route = header & 0x03;
+    let payload = (header >> 2) & 0x0f;
+    if payload == TRACE {
+        return None;
+    }
+    let path_byte = *raw.get(if matches!(route, 0 | 3) { 5 } else { 1 })?;
+    if matches!(route, 2 | 3) && path_byte & 0x3f == 0 {
+        return None;
+    }
+    let size = (path_byte >> 6) + 1;
+    (size <= 3).then_some(size)
+}
+
+/// The hop strings of a `path_json` array as stored (case kept); entries that are not hex
+/// are skipped.
+fn parse_hops_as_stored(path_json: &str) -> Vec<String> {
+    path_json
+        .split('"')
+        .skip(1)
+        .step_by(2)
+        .filter(|h| !h.is_empty() && h.len() <= 64 && h.bytes().all(|c| c.is_ascii_hexdigit()))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_byte_gives_the_hash_size() {
+        // FLOOD ADVERT (0x11), path byte 0x00: one-byte hashes, no hops yet.
+        assert_eq!(path_hash_size(&[0x11, 0x00, 0xaa]), Some(1));
+        // FLOOD, path byte 0x41: two-byte hashes.
+        assert_eq!(path_hash_size(&[0x11, 0x41]), Some(2));
+        // DIRECT ADVERT (0x12) with zero hops: size unknown.
+        assert_eq!(path_hash_size(&[0x12, 0x80]), None);
+        // DIRECT with one hop of three bytes.
+        assert_eq!(path_hash_size(&[0x12, 0x81]), Some(3));
+        // TRANSPORT_FLOOD (route 0): path byte after four transport-code bytes.
+        assert_eq!(path_hash_size(&[0x10, 1, 2, 3, 4, 0x40]), Some(2));
+        assert_eq!(path_hash_size(&[0x10, 1, 2]), None);
+        // Reserved size 4, TRACE, empty.
+        assert_eq!(path_hash_size(&[0x11, 0xc0]), None);
+        assert_eq!(path_hash_size(&[0x25, 0x41]), None);
+        assert_eq!(path_hash_size(&[]), None);
+    }
+
+    #[test]
+    fn stored_hops_keep_their_case() {
+        assert_eq!(parse_hops_as_stored(r#"["AB","c1D2","x"]"#), ["AB", "c1D2"]);
+        assert!(parse_hops_as_stored("garbage").is_empty());
+    }
+}
