@@ -498,7 +498,7 @@ fn parse_window(text: &str) -> Option<i64> {
         rest = &rest[unit_len..];
     }
     let secs = total.floor();
-    (secs >= 1.0 && secs < 1e12).then_some(secs as i64)
+    (1.0..1e12).contains(&secs).then_some(secs as i64)
 }
 
 /// The last sample of each UTC bucket, with its timestamp rewritten to the bucket start
