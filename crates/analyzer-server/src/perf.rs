@@ -220,7 +220,7 @@ pub(crate) fn template(matched: Option<&str>, path: &str) -> String {
             .join("/"),
         None => path
             .split('/')
-            .map(|seg| replace_hex_runs(seg))
+            .map(replace_hex_runs)
             .collect::<Vec<_>>()
             .join("/"),
     }

@@ -250,12 +250,15 @@ async fn read_theme_file(dir: &Path) -> Option<Map<String, Value>> {
 
 fn theme_value(config: &BTreeMap<String, Value>, file: Option<&Map<String, Value>>) -> Value {
     let mut theme = default_theme();
-    let layers: [&dyn Fn(&str) -> Option<Value>; 2] = [&|key| config.get(key).cloned(), &|key| {
-        file.and_then(|f| f.get(key)).cloned()
-    }];
-    for layer in layers {
+    let from_file = file.map(|f| {
+        f.iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect::<BTreeMap<String, Value>>()
+    });
+    let layers = [Some(config), from_file.as_ref()];
+    for layer in layers.into_iter().flatten() {
         for section in THEME_SECTIONS {
-            let Some(mut value) = layer(section) else {
+            let Some(mut value) = layer.get(section).cloned() else {
                 continue;
             };
             if section == "typeColors" {
