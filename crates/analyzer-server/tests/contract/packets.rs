@@ -528,7 +528,7 @@ async fn list_before_the_loaded_window_comes_from_the_database() {
         format!("since={since}&type=4&limit=10000"),
         format!("since={since}&region=PAE&limit=50"),
         format!("since={since}&observer={observer}&limit=50"),
-        format!("until=2026-01-01T01:00:00Z&limit=10000&expand=observations"),
+        "until=2026-01-01T01:00:00Z&limit=10000&expand=observations".to_owned(),
     ] {
         let want = get(&full, &format!("/api/packets?{query}")).await;
         let got = get(&partial, &format!("/api/packets?{query}")).await;
