@@ -31,6 +31,7 @@ mod observers;
 mod packets;
 mod system;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -174,8 +175,29 @@ async fn load_status(State(state): State<AppState>, request: Request, next: Next
     response
 }
 
-/// `Cache-Control: no-store` unless the handler chose its own.
+/// `Cache-Control: no-store` unless the handler chose its own (#1551 of the reference: a
+/// CDN in front must not cache live data). The first request that shows a CDN's headers is
+/// logged once, so an operator knows one is in the path.
 async fn no_store(request: Request, next: Next) -> Response {
+    static CDN_SEEN: AtomicBool = AtomicBool::new(false);
+    const CDN_HEADERS: [&str; 4] = [
+        "cf-connecting-ip",
+        "cf-ray",
+        "fastly-client-ip",
+        "true-client-ip",
+    ];
+    if let Some(name) = CDN_HEADERS
+        .iter()
+        .find(|h| request.headers().contains_key(**h))
+    {
+        if !CDN_SEEN.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                header = name,
+                "Requests arrive through a CDN; API answers carry Cache-Control: no-store, \
+                 make sure the CDN honours it for /api/"
+            );
+        }
+    }
     let mut response = next.run(request).await;
     response
         .headers_mut()

@@ -73,6 +73,17 @@ async fn perf_counts_requests_per_route_template() {
     assert!(perf["avgMs"].is_number());
     assert!(perf["slowQueries"].is_array());
     assert!(perf["packetStore"]["totalLoaded"].as_u64().unwrap() > 100);
+    insta::assert_json_snapshot!("system_perf_after_five_requests", perf, {
+        ".uptime" => "[seconds]",
+        ".avgMs" => "[ms]",
+        ".endpoints.*.avgMs" => "[ms]",
+        ".endpoints.*.p50Ms" => "[ms]",
+        ".endpoints.*.p95Ms" => "[ms]",
+        ".endpoints.*.maxMs" => "[ms]",
+        ".packetStore" => "[packetStore]",
+        // A loaded machine may make a request slow; the slow list has its own unit test.
+        ".slowQueries" => "[slow requests]",
+    });
     // Non-API paths are not timed.
     get(&app, "/ws-nope").await;
     let perf = get(&app, "/api/perf").await.json;
