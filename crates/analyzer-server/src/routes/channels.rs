@@ -2,10 +2,14 @@
 //!
 //! The reference reads `/api/channels` and `/api/channels/{hash}/messages` from SQL; we
 //! serve them from the in-memory store's `by_channel` index and parse the decoded JSON of
-//! only the rows shown (the newest message of each channel, the page of messages). The
-//! store holds the retention window: while the startup load is still filling it, or when
-//! eviction has dropped older transmissions (`oldest_loaded` set), messages older than
-//! what memory holds are not listed and `total` counts only those in memory.
+//! only the rows shown (the newest message of each channel, the page of messages).
+//!
+//! The store may not hold everything: while the startup load is still filling it, or
+//! once retention or the memory budget evicted older transmissions (`oldest_loaded`
+//! set). Then the message list takes its `total` from the database, and a page reaching
+//! past the newest messages memory holds for sure is read from the database too. The
+//! channel list still counts only what memory holds (`messageCount`, and a channel heard
+//! only before the boundary is missing).
 //!
 //! Message text and sender names come from the mesh and are untrusted: they only ever
 //! leave as JSON strings.
@@ -20,7 +24,9 @@ use serde_json::{Value, json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use analyzer_store::ChannelMessageRef;
+use analyzer_db::time::parse_time;
+use analyzer_db::{ContentHash, DbError, TransmissionRow, TxFilter, TxListQuery, TxSort};
+use analyzer_store::{ChannelMessageRef, ObservationView};
 
 use crate::directory::ObserverDir;
 use crate::error::ApiError;
@@ -126,18 +132,79 @@ async fn channel_messages(
     let keys = region_keys(&state, p.get("region").map(String::as_str)).await?;
     let observers = state.observers().await?;
     let store = state.store().clone();
-    let body = tokio::task::spawn_blocking(move || {
-        let page = store.channel_messages(&hash, keys.as_deref(), limit, offset);
-        let messages: Vec<Value> = page
-            .messages
-            .iter()
-            .map(|m| Value::Object(message_object(m, &observers)))
-            .collect();
-        json!({ "messages": messages, "total": page.total })
+    let (memory_hash, memory_keys) = (hash.clone(), keys.clone());
+    let mut page = tokio::task::spawn_blocking(move || {
+        store.channel_messages(&memory_hash, memory_keys.as_deref(), limit, offset)
     })
     .await
     .map_err(|e| ApiError::internal("channel messages task failed", e))?;
-    Ok(Json(body))
+    if page.complete_newest < page.total || state.store().oldest_loaded().is_some() {
+        // Memory may lack older messages: the total, and a page reaching past what
+        // memory holds for sure, come from the database.
+        let serve_from_memory = offset.saturating_add(limit) <= page.complete_newest;
+        let query = TxListQuery {
+            filter: TxFilter {
+                channel: Some(hash),
+                payload_type: Some(i64::from(GRP_TXT)),
+                region_observers: keys,
+                ..TxFilter::default()
+            },
+            sort: TxSort::NewestFirst,
+            limit: if serve_from_memory { 0 } else { limit },
+            offset,
+        };
+        match state
+            .db_result(move |r| r.query_transmissions(&query))
+            .await?
+        {
+            Ok(db) => {
+                page.total = usize::try_from(db.total).unwrap_or(usize::MAX);
+                if !serve_from_memory {
+                    page.messages = db.transmissions.iter().rev().filter_map(from_row).collect();
+                }
+            }
+            // A backend without the query: answer from memory.
+            Err(DbError::Unsupported(_)) => {}
+            Err(e) => return Err(ApiError::internal("channel messages query failed", e)),
+        }
+    }
+    let messages: Vec<Value> = page
+        .messages
+        .iter()
+        .map(|m| Value::Object(message_object(m, &observers)))
+        .collect();
+    Ok(Json(json!({ "messages": messages, "total": page.total })))
+}
+
+/// Header payload type of group text messages.
+const GRP_TXT: u8 = 5;
+
+/// A database row in the shape of a stored message; `None` for an unusable hash.
+fn from_row(row: &TransmissionRow) -> Option<ChannelMessageRef> {
+    let hash = ContentHash::parse(&row.hash).ok()?;
+    let first_seen = parse_time(&row.first_seen).unwrap_or(row.last_seen);
+    let mut observations: Vec<ObservationView> = row
+        .observations
+        .iter()
+        .map(|o| ObservationView {
+            id: o.id,
+            observer_idx: o.observer_idx,
+            timestamp: o.timestamp,
+            snr: o.snr,
+            rssi: o.rssi,
+            score: o.score,
+            direction: o.direction.clone(),
+            path_json: o.path_json.clone().unwrap_or_else(|| "[]".to_owned()),
+        })
+        .collect();
+    observations.sort_by_key(|o| (o.timestamp, o.id));
+    Some(ChannelMessageRef {
+        id: row.id,
+        hash,
+        first_seen,
+        decoded_json: row.decoded_json.clone().unwrap_or_default(),
+        observations,
+    })
 }
 
 /// The community channel catalogue. We do not fetch `knownChannelsUrl` yet: without it

@@ -306,3 +306,63 @@ async fn known_channels_is_the_empty_snapshot_without_a_url() {
     assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(a.json["error"].is_string());
 }
+
+/// A state whose store holds only the last hour (the startup fill has not run), so older
+/// messages are missing from memory.
+fn hot_hour_only_state() -> analyzer_server::AppState {
+    use std::sync::{Arc, Mutex};
+
+    use analyzer_server::{AppState, ReaderHandle};
+    use analyzer_sqlite::{OpenOptions, SqliteReader};
+    use analyzer_store::{LoadConfig, StartupLoader, Store};
+
+    let options = OpenOptions::default();
+    let store = Store::new();
+    let loader = StartupLoader::new(
+        store.clone(),
+        SqliteReader::open(database(), &options).expect("loader reader"),
+        LoadConfig {
+            hot_startup_hours: 1.0,
+            retention_hours: 0.0,
+            chunk_size: 0,
+            max_memory_mb: 0,
+        },
+    )
+    .with_now(NOW);
+    let hot = loader.load_hot().expect("hot load");
+    assert!(hot.boundary().is_some());
+    let reader: ReaderHandle = Arc::new(Mutex::new(Box::new(
+        SqliteReader::open(database(), &options).expect("reader"),
+    )));
+    AppState::builder(reader, store)
+        .config(Arc::new(config()))
+        .clock(Arc::new(|| NOW))
+        .build()
+}
+
+#[tokio::test]
+async fn messages_beyond_what_memory_holds_come_from_the_database() {
+    let full = app();
+    let partial = router(hot_hour_only_state());
+    // Memory holds only some of the channel's 29 messages (the channel list counts what
+    // memory holds).
+    let in_memory = get(&partial, "/api/channels").await.json["channels"][0]["messageCount"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!(in_memory > 0 && in_memory < 29, "{in_memory}");
+    for query in [
+        "limit=3",
+        "limit=3&offset=3",
+        "limit=5&offset=20",
+        "offset=27",
+        "",
+        "limit=4&region=PAE",
+        "limit=4&offset=6&region=PAE",
+    ] {
+        let uri = format!("/api/channels/Public/messages?{query}");
+        let expected = get(&full, &uri).await;
+        let got = get(&partial, &uri).await;
+        assert_eq!(got.status, StatusCode::OK, "{uri}");
+        assert_eq!(got.json, expected.json, "{uri}");
+    }
+}

@@ -27,6 +27,12 @@ pub struct ChannelMessagePage {
     pub total: usize,
     /// The page, oldest first.
     pub messages: Vec<ChannelMessageRef>,
+    /// How many of the newest matching messages memory is known to hold completely: all
+    /// of them when the store holds everything (no `oldest_loaded` boundary), else the
+    /// newest run first seen at or after the boundary (older transmissions may have been
+    /// evicted or not loaded yet). A page reaching past this count must come from the
+    /// database.
+    pub complete_newest: usize,
 }
 
 /// One message (transmission) of a channel with its observations.
@@ -78,7 +84,7 @@ impl Store {
     }
 
     /// A page of the messages of `channel` heard by one of `observers` (`None` = no
-    /// filter), ordered oldest first and paged from the newest end: `offset` skips the
+    /// filter), ordered oldest first (by transmission id) and paged from the newest end: `offset` skips the
     /// newest messages and the page holds the `limit` messages before them, so offset 0
     /// is the latest page (what a chat view shows first).
     pub fn channel_messages(
@@ -99,15 +105,25 @@ impl Store {
         else {
             return ChannelMessagePage::default();
         };
+        // Transmission id order: the order ingest first saw them, as the database
+        // fallback pages them.
         let mut hits: Vec<(i64, i64, u32)> = slots
             .iter()
             .filter_map(|&slot| {
                 let tx = data.tx(slot).filter(|tx| filter.matches(tx))?;
-                Some((tx.first_seen, tx.id, slot))
+                Some((tx.id, tx.first_seen, slot))
             })
             .collect();
         hits.sort_unstable();
         let total = hits.len();
+        let complete_newest = match data.oldest_loaded {
+            None => total,
+            Some(boundary) => hits
+                .iter()
+                .rev()
+                .take_while(|&&(_, first_seen, _)| first_seen >= boundary)
+                .count(),
+        };
         let end = total.saturating_sub(offset);
         let start = end.saturating_sub(limit);
         let messages = hits[start..end]
@@ -126,7 +142,11 @@ impl Store {
                 })
             })
             .collect();
-        ChannelMessagePage { total, messages }
+        ChannelMessagePage {
+            total,
+            messages,
+            complete_newest,
+        }
     }
 }
 
@@ -228,5 +248,9 @@ mod tests {
             vec![1, 3]
         );
         assert_eq!(s.channel_messages("nope", None, 10, 0).total, 0);
+        assert_eq!(s.channel_messages("Public", None, 1, 0).complete_newest, 3);
+        // Memory holds only what was first seen from minute 1 on for sure.
+        s.set_oldest_loaded(Some(1_767_225_600 + 60));
+        assert_eq!(s.channel_messages("Public", None, 1, 0).complete_newest, 2);
     }
 }
