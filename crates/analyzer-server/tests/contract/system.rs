@@ -409,6 +409,16 @@ async fn spec_lists_exactly_the_served_routes() {
                 !error.starts_with("no such endpoint"),
                 "{method} {path} is documented but not routed"
             );
+            // A route that refuses a request without X-API-Key must say so in the document
+            // (`security(("ApiKeyAuth" = []))` in its #[utoipa::path]).
+            if answer.status == 401 && error == "unauthorized" {
+                assert_eq!(
+                    item[method]["security"],
+                    json!([{ "ApiKeyAuth": [] }]),
+                    "{method} {path} needs X-API-Key but its #[utoipa::path] lacks \
+                     security((\"ApiKeyAuth\" = []))"
+                );
+            }
         }
     }
 }
