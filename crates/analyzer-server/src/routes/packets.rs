@@ -119,8 +119,9 @@ fn comma_list(v: &str) -> Vec<String> {
 /// The parsed filters of `GET /api/packets`.
 struct ListRequest {
     query: PacketListQuery,
-    /// Observer ids were given but none is known: nothing can match.
-    unknown_observers: bool,
+    /// A filter names something that cannot exist (no known observer id, a hash that is not
+    /// 16 hex): nothing can match.
+    matches_nothing: bool,
     grouped: bool,
     expand: bool,
     nodes: Option<Vec<String>>,
@@ -136,11 +137,18 @@ async fn list_request(state: &AppState, p: &Params) -> Result<ListRequest, ApiEr
     };
     let since = time_param(p, "since")?;
     let until = time_param(p, "until")?;
-    let payload_type = type_param(p, "type")?;
+    // `payloadType` is what the web UI's channel page sends; the reference only reads `type`
+    // (and so answered every type there); we honour it when `type` is absent.
+    let payload_type = match type_param(p, "type")? {
+        Some(t) => Some(t),
+        None => type_param(p, "payloadType")?,
+    };
     let route_type = type_param(p, "route")?;
-    let hash = param(p, "hash")
-        .map(|h| hash_param(h, "hash"))
-        .transpose()?;
+    // The search box sends whatever the user typed as `hash`: text that is no hash matches
+    // nothing (as in the reference, which compares strings), it is not an error.
+    let hash_text = param(p, "hash");
+    let hash = hash_text.and_then(|h| ContentHash::parse(h).ok());
+    let mut matches_nothing = hash_text.is_some() && hash.is_none();
     let grouped = param(p, "groupByHash").is_some_and(|v| v.eq_ignore_ascii_case("true"));
     let expand = param(p, "expand").is_some_and(|v| v == "observations");
     let nodes = param(p, "nodes").map(comma_list).filter(|l| !l.is_empty());
@@ -150,14 +158,13 @@ async fn list_request(state: &AppState, p: &Params) -> Result<ListRequest, ApiEr
     } else {
         None
     };
-    let mut unknown_observers = false;
     let mut observer_keys = Vec::new();
     if let (Some(list), Some(dir)) = (param(p, "observer"), observers.as_ref()) {
         observer_keys = comma_list(list)
             .iter()
             .filter_map(|id| dir.by_id(id).map(|r| r.idx))
             .collect();
-        unknown_observers = observer_keys.is_empty();
+        matches_nothing |= observer_keys.is_empty();
     }
     let region_observers = match (params::regions(param(p, "region")), observers.as_ref()) {
         (Some(codes), Some(dir)) => Some(dir.keys_in_regions(&codes)),
@@ -185,7 +192,7 @@ async fn list_request(state: &AppState, p: &Params) -> Result<ListRequest, ApiEr
             region_observers,
             originators,
         },
-        unknown_observers,
+        matches_nothing,
         grouped,
         expand,
         nodes,
@@ -224,7 +231,7 @@ async fn list_packets(
     let answer = |packets: Vec<Value>, total: usize| {
         Json(json!({ "packets": packets, "total": total, "limit": limit, "offset": offset }))
     };
-    if req.unknown_observers && req.nodes.is_none() {
+    if req.matches_nothing && req.nodes.is_none() {
         return Ok(answer(Vec::new(), 0));
     }
     let observers = state.observers().await?;

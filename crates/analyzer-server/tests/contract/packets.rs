@@ -201,7 +201,10 @@ async fn list_bad_parameters_are_400_naming_them() {
     // The reference reads a non-numeric type as 0 (REQ); we refuse it.
     assert_400_naming(&get(&app, "/api/packets?type=abc").await, "type");
     assert_400_naming(&get(&app, "/api/packets?route=x").await, "route");
-    assert_400_naming(&get(&app, "/api/packets?hash=xyz").await, "hash");
+    assert_400_naming(
+        &get(&app, "/api/packets?payloadType=x").await,
+        "payloadType",
+    );
     assert_400_naming(&get(&app, "/api/packets?area=nowhere").await, "area");
 }
 
@@ -225,6 +228,23 @@ async fn list_filters() {
     let one = get(&app, &format!("/api/packets?hash={}", hash.to_uppercase())).await;
     assert_eq!(one.json["total"], 1);
     assert_eq!(packets(&one)[0]["hash"], hash.as_str());
+
+    // The search overlay sends any text as `hash`: no match, not an error.
+    for text in ["xyz", "7c5a", "not a hash at all"] {
+        let a = get(
+            &app,
+            &format!("/api/packets?limit=5&hash={}", text.replace(' ', "%20")),
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::OK, "{text}");
+        assert_eq!(a.json["total"], 0, "{text}");
+        assert_eq!(a.json["packets"], json!([]));
+    }
+    // `payloadType` (sent by the channels page) works like `type`; `type` wins.
+    let alias = get(&app, "/api/packets?payloadType=4&limit=10000").await;
+    assert_eq!(alias.json, adverts.json);
+    let both = get(&app, "/api/packets?type=4&payloadType=5&limit=10000").await;
+    assert_eq!(both.json, adverts.json);
 
     // since / until are exclusive bounds on first_seen
     let pivot = packets(&all)[100]["first_seen"]
