@@ -400,3 +400,247 @@ impl StoreData {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use analyzer_db::ObservationRow;
+
+    const T0: i64 = 1_767_225_600; // 2026-01-01T00:00:00Z
+
+    fn obs(id: i64, tx: i64, observer: i64, ts: i64, path: &str) -> ObservationRow {
+        ObservationRow {
+            id,
+            transmission_id: tx,
+            observer_idx: Some(observer),
+            direction: Some("rx".into()),
+            snr: Some(1.0),
+            rssi: Some(-90.0),
+            score: None,
+            path_json: Some(path.into()),
+            resolved_path: None,
+            timestamp: ts,
+        }
+    }
+
+    fn tx(
+        id: i64,
+        at: i64,
+        from: Option<&str>,
+        observations: Vec<ObservationRow>,
+    ) -> TransmissionRow {
+        TransmissionRow {
+            id,
+            hash: format!("{id:016x}"),
+            raw_hex: "1100".into(),
+            first_seen: analyzer_db::time::rfc3339(at),
+            last_seen: 0,
+            route_type: Some(1),
+            payload_type: Some(if from.is_some() { 4 } else { 5 }),
+            payload_version: Some(0),
+            decoded_json: Some("{}".into()),
+            channel_hash: None,
+            scope_name: None,
+            from_pubkey: from.map(str::to_owned),
+            observations,
+        }
+    }
+
+    /// Four transmissions: 1 (ADVERT from aa11…, observer 7), 2 (observer 8, re-heard
+    /// last), 3 (observer 7 over hop AA), 4 (observer 9).
+    fn rows() -> Vec<TransmissionRow> {
+        vec![
+            tx(1, T0, Some("AA11BB22"), vec![obs(1, 1, 7, T0, "[]")]),
+            tx(
+                2,
+                T0 + 60,
+                None,
+                vec![
+                    obs(2, 2, 8, T0 + 60, "[]"),
+                    obs(3, 2, 7, T0 + 500, r#"["CC"]"#),
+                ],
+            ),
+            tx(
+                3,
+                T0 + 120,
+                None,
+                vec![obs(4, 3, 7, T0 + 120, r#"["AA","CC"]"#)],
+            ),
+            tx(4, T0 + 180, None, vec![obs(5, 4, 9, T0 + 180, "[]")]),
+        ]
+    }
+
+    fn store() -> Store {
+        let store = Store::new();
+        store.merge(PreparedChunk::from_rows(&rows()));
+        store
+    }
+
+    fn page_ids(answer: PacketsAnswer) -> (usize, Vec<i64>) {
+        match answer {
+            PacketsAnswer::Page(p) => (p.total, p.packets.iter().map(|s| s.id).collect()),
+            other => panic!("expected a page, got {other:?}"),
+        }
+    }
+
+    fn list(q: PacketListQuery) -> PacketListQuery {
+        PacketListQuery {
+            base: PacketQuery {
+                limit: 10,
+                ..q.base
+            },
+            ..q
+        }
+    }
+
+    #[test]
+    fn region_and_area_filters() {
+        let s = store();
+        let region = |keys: Vec<i64>| {
+            page_ids(s.packet_list(&list(PacketListQuery {
+                region_observers: Some(keys),
+                ..PacketListQuery::default()
+            })))
+        };
+        assert_eq!(region(vec![7]), (3, vec![3, 2, 1]));
+        assert_eq!(region(vec![8, 9]), (2, vec![4, 2]));
+        assert_eq!(region(vec![]), (0, vec![]));
+        assert_eq!(region(vec![42]), (0, vec![]));
+        // Region and observer filters both apply.
+        let both = s.packet_list(&list(PacketListQuery {
+            base: PacketQuery {
+                observers: vec![8],
+                ..PacketQuery::default()
+            },
+            region_observers: Some(vec![7]),
+            ..PacketListQuery::default()
+        }));
+        assert_eq!(page_ids(both), (1, vec![2]));
+        let area = |keys: Vec<&str>| {
+            page_ids(s.packet_list(&list(PacketListQuery {
+                originators: Some(keys.into_iter().map(str::to_owned).collect()),
+                ..PacketListQuery::default()
+            })))
+        };
+        assert_eq!(area(vec!["aa11bb22"]), (1, vec![1]));
+        assert_eq!(area(vec!["AA11BB22", "ffff"]), (1, vec![1]));
+        assert_eq!(area(vec![]), (0, vec![]));
+        // Paging and order with an extra filter.
+        let asc = s.packet_list(&PacketListQuery {
+            base: PacketQuery {
+                limit: 1,
+                offset: 1,
+                order: Order::OldestFirst,
+                ..PacketQuery::default()
+            },
+            region_observers: Some(vec![7]),
+            ..PacketListQuery::default()
+        });
+        assert_eq!(page_ids(asc), (3, vec![2]));
+    }
+
+    #[test]
+    fn grouped_rows_are_most_recently_heard_first() {
+        let s = store();
+        let answer = s.packets_grouped(&list(PacketListQuery::default()));
+        let GroupedAnswer::Page(page) = answer else {
+            panic!("expected a page");
+        };
+        assert_eq!(page.total, 4);
+        let ids: Vec<i64> = page.packets.iter().map(|g| g.summary.id).collect();
+        assert_eq!(ids, [2, 4, 3, 1]);
+        assert_eq!(page.packets[0].observer_idxs, [7, 8]);
+        assert_eq!(page.packets[0].summary.last_seen, T0 + 500);
+        // A page in the middle, selected without sorting everything.
+        let GroupedAnswer::Page(mid) = s.packets_grouped(&PacketListQuery {
+            base: PacketQuery {
+                limit: 2,
+                offset: 1,
+                ..PacketQuery::default()
+            },
+            ..PacketListQuery::default()
+        }) else {
+            panic!("expected a page");
+        };
+        let ids: Vec<i64> = mid.packets.iter().map(|g| g.summary.id).collect();
+        assert_eq!((mid.total, ids), (4, vec![4, 3]));
+        // Rows from the database come out the same.
+        let from_rows = Store::grouped_from_rows(&rows());
+        assert_eq!(from_rows.len(), 4);
+        assert_eq!(from_rows[1], page.packets[0]);
+    }
+
+    #[test]
+    fn multi_node_lists_use_inclusive_bounds() {
+        let s = store();
+        let q = |nodes: &[&str], since: Option<i64>, until: Option<i64>| {
+            page_ids(s.packets_for_nodes(&NodesQuery {
+                nodes: nodes.iter().map(|n| (*n).to_owned()).collect(),
+                since,
+                until,
+                limit: 10,
+                ..NodesQuery::default()
+            }))
+        };
+        // aa11bb22 sent ADVERT 1, and hop AA (a prefix of it) relayed 3.
+        assert_eq!(q(&["aa11bb22"], None, None), (2, vec![3, 1]));
+        assert_eq!(q(&["aa11bb22", "cc99"], None, None), (3, vec![3, 2, 1]));
+        assert_eq!(
+            q(&["aa11bb22", "cc99"], Some(T0), Some(T0 + 60)),
+            (2, vec![2, 1])
+        );
+        assert_eq!(q(&["ee"], None, None), (0, vec![]));
+    }
+
+    #[test]
+    fn the_loaded_window_sends_older_queries_to_the_database() {
+        let s = store();
+        s.set_oldest_loaded(Some(T0 + 100));
+        let before = PacketListQuery {
+            base: PacketQuery {
+                since: Some(T0),
+                ..PacketQuery::default()
+            },
+            region_observers: Some(vec![7]),
+            ..PacketListQuery::default()
+        };
+        assert_eq!(
+            s.packet_list(&before),
+            PacketsAnswer::BeforeLoadedWindow {
+                oldest_loaded: T0 + 100
+            }
+        );
+        assert!(matches!(
+            s.packets_grouped(&before),
+            GroupedAnswer::BeforeLoadedWindow { .. }
+        ));
+        assert!(matches!(
+            s.packets_for_nodes(&NodesQuery {
+                nodes: vec!["aa".into()],
+                until: Some(T0),
+                ..NodesQuery::default()
+            }),
+            PacketsAnswer::BeforeLoadedWindow { .. }
+        ));
+    }
+
+    #[test]
+    fn timestamps_hashes_and_rows() {
+        let s = store();
+        assert_eq!(s.first_seen_after(T0 + 60), [T0 + 120, T0 + 180]);
+        assert!(s.first_seen_after(T0 + 180).is_empty());
+        let hashes = [
+            ContentHash::parse("0000000000000002").unwrap(),
+            ContentHash::parse("00000000000000ff").unwrap(),
+        ];
+        let found = s.details_by_hashes(&hashes);
+        assert_eq!(found[0].as_ref().map(|d| d.observations.len()), Some(2));
+        assert!(found[1].is_none());
+        let details = Store::details_from_rows(&rows());
+        assert_eq!(details.len(), 4);
+        assert_eq!(Some(&details[1]), s.by_id(2).as_ref());
+        let mut bad = rows();
+        bad[0].hash = "not a hash".into();
+        assert_eq!(Store::details_from_rows(&bad).len(), 3);
+    }
+}
