@@ -468,3 +468,25 @@ async fn docs_page_is_served_from_the_binary() {
     assert_eq!(missing.status, 404);
     assert!(missing.json["error"].is_string());
 }
+
+#[tokio::test]
+async fn websocket_upgrades_are_not_compressed() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app()).await;
+    });
+    let mut request = format!("ws://{addr}/ws").into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("accept-encoding", "gzip".parse().unwrap());
+    let (_client, response) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("upgrade");
+    assert_eq!(response.status(), 101);
+    assert!(!response.headers().contains_key("content-encoding"));
+    assert_eq!(response.headers()["x-corescope-load-status"], "ready");
+}
