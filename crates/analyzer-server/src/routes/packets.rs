@@ -206,6 +206,7 @@ async fn list_request(state: &AppState, p: &Params) -> Result<ListRequest, ApiEr
         ("limit" = Option<String>, Query, description = "Page size (default 50, max listLimits.packetsMax)"),
         ("offset" = Option<String>, Query, description = "Rows skipped"),
         ("type" = Option<String>, Query, description = "Payload type"),
+        ("payloadType" = Option<String>, Query, description = "Payload type, when type is absent"),
         ("route" = Option<String>, Query, description = "Route type"),
         ("observer" = Option<String>, Query, description = "Observer id or comma list"),
         ("hash" = Option<String>, Query, description = "Content hash (16 hex)"),
