@@ -11,6 +11,7 @@
 //! [`Storage::incremental_vacuum`]) so no maintenance job holds the write lock for long.
 //! Readers use their own [`StorageReader`] handles.
 
+pub mod channel_rows;
 pub mod error;
 pub mod observer_metrics;
 pub mod packet_query;
@@ -18,6 +19,7 @@ pub mod records;
 pub mod rows;
 pub mod time;
 
+pub use channel_rows::ChannelSummaryRow;
 pub use error::{BoxError, DbError, DbResult};
 pub use observer_metrics::ObserverMetricRow;
 pub use records::{
@@ -190,6 +192,13 @@ pub trait StorageReader {
         _until: Option<UnixSecs>,
     ) -> DbResult<Vec<ObserverMetricRow>> {
         Err(DbError::Unsupported("observer_metrics"))
+    }
+
+    /// Every channel of GRP_TXT transmissions (`channel_hash` set) with its count and
+    /// newest message; with `observers`, only transmissions observed by one of those
+    /// observer keys count (an empty list matches nothing).
+    fn channel_summaries(&self, _observers: Option<&[i64]>) -> DbResult<Vec<ChannelSummaryRow>> {
+        Err(DbError::Unsupported("channel_summaries"))
     }
 }
 

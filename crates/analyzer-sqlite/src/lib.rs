@@ -17,6 +17,7 @@
 
 mod migrate;
 mod read;
+mod read_channels;
 mod read_observers;
 mod read_packets;
 mod retention;
@@ -325,6 +326,12 @@ impl StorageReader for SqliteStorage {
     ) -> DbResult<Vec<analyzer_db::ObserverMetricRow>> {
         read_observers::observer_metrics(&self.conn, observer_id, since, until)
     }
+    fn channel_summaries(
+        &self,
+        observers: Option<&[i64]>,
+    ) -> DbResult<Vec<analyzer_db::ChannelSummaryRow>> {
+        read_channels::channel_summaries(&self.conn, observers)
+    }
 }
 
 impl StorageReader for SqliteReader {
@@ -371,6 +378,12 @@ impl StorageReader for SqliteReader {
         until: Option<UnixSecs>,
     ) -> DbResult<Vec<analyzer_db::ObserverMetricRow>> {
         read_observers::observer_metrics(&self.conn, observer_id, since, until)
+    }
+    fn channel_summaries(
+        &self,
+        observers: Option<&[i64]>,
+    ) -> DbResult<Vec<analyzer_db::ChannelSummaryRow>> {
+        read_channels::channel_summaries(&self.conn, observers)
     }
 }
 

@@ -1438,7 +1438,11 @@ fn observer_metrics_read_by_observer_and_window() {
     let insert = "INSERT INTO observer_metrics (observer_id, timestamp, noise_floor, tx_air_secs,
                   rx_air_secs, recv_errors, battery_mv, packets_sent, packets_recv)
                   VALUES (?1, ?2, ?3, ?4, NULL, '7', ?5, NULL, NULL)";
-    for (id, t, nf) in [("OBS-B", T0, -101.5), ("OBS-A", T0 + 300, -99.0), ("OBS-A", T0, -100.0)] {
+    for (id, t, nf) in [
+        ("OBS-B", T0, -101.5),
+        ("OBS-A", T0 + 300, -99.0),
+        ("OBS-A", T0, -100.0),
+    ] {
         storage
             .connection()
             .execute(insert, params![id, rfc3339(t), nf, 12, 3900])
@@ -1459,16 +1463,29 @@ fn observer_metrics_read_by_observer_and_window() {
         let times: Vec<&str> = a.iter().map(|m| m.timestamp.as_str()).collect();
         assert_eq!(
             times,
-            [rfc3339(T0), rfc3339(T0 + 300), rfc3339(T0 + 600), rfc3339(T0 + 900)]
+            [
+                rfc3339(T0),
+                rfc3339(T0 + 300),
+                rfc3339(T0 + 600),
+                rfc3339(T0 + 900)
+            ]
         );
         assert_eq!(a[0].noise_floor, Some(-100.0));
-        assert_eq!(a[0].recv_errors, Some(7), "integer text is read as a number");
+        assert_eq!(
+            a[0].recv_errors,
+            Some(7),
+            "integer text is read as a number"
+        );
         assert_eq!((a[0].tx_air_secs, a[0].rx_air_secs), (Some(12), None));
         assert_eq!(a[0].battery_mv, Some(3900));
         assert_eq!(a[2].noise_floor, Some(-98.5));
         assert_eq!(a[3].noise_floor, None);
         // Exact id, inclusive window.
-        assert!(r.observer_metrics(Some("obs-a"), T0, None).expect("rows").is_empty());
+        assert!(
+            r.observer_metrics(Some("obs-a"), T0, None)
+                .expect("rows")
+                .is_empty()
+        );
         let window = r
             .observer_metrics(Some("OBS-A"), T0 + 300, Some(T0 + 600))
             .expect("rows");
@@ -1482,7 +1499,11 @@ fn observer_metrics_read_by_observer_and_window() {
         let (t0, t1) = (rfc3339(T0), rfc3339(T0 + 300));
         assert_eq!(
             keys,
-            [("OBS-A", t0.as_str()), ("OBS-A", t1.as_str()), ("OBS-B", t0.as_str())]
+            [
+                ("OBS-A", t0.as_str()),
+                ("OBS-A", t1.as_str()),
+                ("OBS-B", t0.as_str())
+            ]
         );
     }
 }
@@ -1744,4 +1765,67 @@ fn transmission_by_id_and_by_observation_id() {
     // The read-only reader answers the same.
     let reader = SqliteReader::open(dir.path().join("db"), &OpenOptions::default()).unwrap();
     assert_eq!(reader.transmission_by_id(tx.id).unwrap(), tx);
+}
+
+#[test]
+fn channel_summaries_count_and_take_the_newest_message() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("channels.db");
+    let storage = open(&path);
+    let insert_tx = "INSERT INTO transmissions (id, raw_hex, hash, first_seen, payload_type,
+                     decoded_json, channel_hash) VALUES (?1, '15', ?2, ?3, ?4, ?5, ?6)";
+    let rows: [(i64, i64, &str, Option<&str>); 5] = [
+        (1, 5, r#"{"text":"a: one"}"#, Some("Public")),
+        (2, 5, r#"{"text":"b: two"}"#, Some("Public")),
+        (3, 5, r#"{"type":"GRP_TXT"}"#, Some("enc_AB")),
+        (4, 4, r#"{"type":"ADVERT"}"#, None),
+        (5, 6, r#"{"type":"GRP_DATA"}"#, Some("Public")),
+    ];
+    for (id, pt, json, channel) in rows {
+        storage
+            .connection()
+            .execute(
+                insert_tx,
+                params![
+                    id,
+                    format!("{id:016x}"),
+                    rfc3339(T0 + id),
+                    pt,
+                    json,
+                    channel
+                ],
+            )
+            .expect("tx");
+    }
+    storage
+        .connection()
+        .execute_batch(
+            "INSERT INTO observations (transmission_id, observer_idx, timestamp, path_json)
+             VALUES (1, 7, 0, '[]'), (2, 8, 0, '[]'), (3, 8, 0, '[]');",
+        )
+        .expect("obs");
+    let reader = SqliteReader::open(&path, &OpenOptions::default()).expect("reader");
+    for r in [&storage as &dyn StorageReader, &reader] {
+        let mut all = r.channel_summaries(None).expect("all");
+        all.sort_by(|a, b| a.channel.cmp(&b.channel));
+        assert_eq!(all.len(), 2, "GRP_TXT only: {all:?}");
+        assert_eq!(all[0].channel, "Public");
+        assert_eq!(all[0].message_count, 2);
+        assert_eq!(all[0].last_first_seen, rfc3339(T0 + 2));
+        assert_eq!(
+            all[0].last_decoded_json.as_deref(),
+            Some(r#"{"text":"b: two"}"#)
+        );
+        assert_eq!(
+            (all[1].channel.as_str(), all[1].message_count),
+            ("enc_AB", 1)
+        );
+        let seven = r.channel_summaries(Some(&[7])).expect("region");
+        assert_eq!(seven.len(), 1);
+        assert_eq!(
+            (seven[0].message_count, seven[0].last_first_seen.clone()),
+            (1, rfc3339(T0 + 1))
+        );
+        assert!(r.channel_summaries(Some(&[])).expect("none").is_empty());
+    }
 }

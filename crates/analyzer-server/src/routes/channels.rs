@@ -7,9 +7,8 @@
 //! The store may not hold everything: while the startup load is still filling it, or
 //! once retention or the memory budget evicted older transmissions (`oldest_loaded`
 //! set). Then the message list takes its `total` from the database, and a page reaching
-//! past the newest messages memory holds for sure is read from the database too. The
-//! channel list still counts only what memory holds (`messageCount`, and a channel heard
-//! only before the boundary is missing).
+//! past the newest messages memory holds for sure is read from the database too; the
+//! channel list is then counted in the database.
 //!
 //! Message text and sender names come from the mesh and are untrusted: they only ever
 //! leave as JSON strings.
@@ -25,8 +24,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use analyzer_db::time::parse_time;
-use analyzer_db::{ContentHash, DbError, TransmissionRow, TxFilter, TxListQuery, TxSort};
-use analyzer_store::{ChannelMessageRef, ObservationView};
+use analyzer_db::{
+    ChannelSummaryRow, ContentHash, DbError, TransmissionRow, TxFilter, TxListQuery, TxSort,
+};
+use analyzer_store::{ChannelMessageRef, ChannelSummary, ObservationView};
 
 use crate::directory::ObserverDir;
 use crate::error::ApiError;
@@ -75,8 +76,24 @@ async fn list_channels(
     };
     let keys = region_keys(&state, p.get("region").map(String::as_str)).await?;
     let store = state.store().clone();
+    let memory_keys = keys.clone();
+    let mut summaries =
+        tokio::task::spawn_blocking(move || store.channel_summaries(memory_keys.as_deref()))
+            .await
+            .map_err(|e| ApiError::internal("channels task failed", e))?;
+    if state.store().oldest_loaded().is_some() {
+        // Memory may lack older messages (and channels heard only before its boundary):
+        // count in the database, as the reference does.
+        match state
+            .db_result(move |r| r.channel_summaries(keys.as_deref()))
+            .await?
+        {
+            Ok(rows) => summaries = rows.into_iter().map(summary_from_row).collect(),
+            Err(DbError::Unsupported(_)) => {}
+            Err(e) => return Err(ApiError::internal("channel summaries query failed", e)),
+        }
+    }
     let channels = tokio::task::spawn_blocking(move || {
-        let mut summaries = store.channel_summaries(keys.as_deref());
         summaries.retain(|c| include_encrypted || !c.channel.starts_with(ENCRYPTED_PREFIX));
         // Most recently active first; the name breaks ties so the order is stable.
         summaries.sort_by(|a, b| {
@@ -174,6 +191,16 @@ async fn channel_messages(
         .map(|m| Value::Object(message_object(m, &observers)))
         .collect();
     Ok(Json(json!({ "messages": messages, "total": page.total })))
+}
+
+/// A database channel row in the shape the store answers.
+fn summary_from_row(row: ChannelSummaryRow) -> ChannelSummary {
+    ChannelSummary {
+        channel: row.channel,
+        message_count: usize::try_from(row.message_count).unwrap_or(usize::MAX),
+        last_activity: parse_time(&row.last_first_seen).unwrap_or(0),
+        last_decoded_json: row.last_decoded_json.unwrap_or_default(),
+    }
 }
 
 /// Header payload type of group text messages.

@@ -14,7 +14,8 @@ pub struct ChannelSummary {
     pub channel: String,
     /// Transmissions of the channel in memory (after the region filter).
     pub message_count: usize,
-    /// `first_seen` of the newest one.
+    /// `first_seen` of the newest one (the highest transmission id, the last message
+    /// of the channel's message list).
     pub last_activity: UnixSecs,
     /// Decoded payload JSON of the newest one, verbatim.
     pub last_decoded_json: String,
@@ -61,21 +62,21 @@ impl Store {
         let mut out = Vec::with_capacity(data.by_channel.len());
         for (&channel, slots) in &data.by_channel {
             let mut count = 0;
-            let mut newest: Option<(i64, i64, &Tx)> = None;
+            let mut newest: Option<&Tx> = None;
             for &slot in slots {
                 let Some(tx) = data.tx(slot).filter(|tx| filter.matches(tx)) else {
                     continue;
                 };
                 count += 1;
-                if newest.is_none_or(|(t, id, _)| (tx.first_seen, tx.id) > (t, id)) {
-                    newest = Some((tx.first_seen, tx.id, tx));
+                if newest.is_none_or(|n| tx.id > n.id) {
+                    newest = Some(tx);
                 }
             }
-            if let Some((first_seen, _, tx)) = newest {
+            if let Some(tx) = newest {
                 out.push(ChannelSummary {
                     channel: data.strings.resolve(channel).to_owned(),
                     message_count: count,
-                    last_activity: first_seen,
+                    last_activity: tx.first_seen,
                     last_decoded_json: tx.decoded_json.to_string(),
                 });
             }
