@@ -18,6 +18,7 @@ use analyzer_store::{
 };
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -71,6 +72,19 @@ fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 }
 
 type Params = HashMap<String, String>;
+
+/// The query string, or a 400 in the API's error shape when it cannot be decoded.
+fn query_params(query: Result<Query<Params>, QueryRejection>) -> Result<Params, ApiError> {
+    query
+        .map(|Query(p)| p)
+        .map_err(|e| ApiError::bad_request(format!("invalid query string: {}", e.body_text())))
+}
+
+/// A path segment, or a 400 in the API's error shape when it cannot be decoded.
+fn path_param(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    path.map(|Path(v)| v)
+        .map_err(|e| ApiError::bad_request(format!("invalid path: {}", e.body_text())))
+}
 
 fn param<'a>(p: &'a Params, name: &str) -> Option<&'a str> {
     p.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
@@ -225,8 +239,9 @@ async fn list_request(state: &AppState, p: &Params) -> Result<ListRequest, ApiEr
         (status = 400, description = "Bad parameter", body = Object)))]
 async fn list_packets(
     State(state): State<AppState>,
-    Query(p): Query<Params>,
+    query: Result<Query<Params>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let p = query_params(query)?;
     let req = list_request(&state, &p).await?;
     let (limit, offset) = (req.query.base.limit, req.query.base.offset);
     let answer = |packets: Vec<Value>, total: usize| {
@@ -612,8 +627,9 @@ fn edge_distance_km(a: (f64, f64), b: (f64, f64), p: (f64, f64)) -> f64 {
         (status = 404, description = "Not found", body = Object)))]
 async fn packet_detail(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let id = path_param(id)?;
     let detail = find_packet(&state, id.trim()).await?;
     let Some(detail) = detail else {
         return Err(ApiError::not_found("Not found"));
@@ -702,8 +718,9 @@ where
         (status = 400, description = "since missing or malformed", body = Object)))]
 async fn packet_timestamps(
     State(state): State<AppState>,
-    Query(p): Query<Params>,
+    query: Result<Query<Params>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let p = query_params(query)?;
     if param(&p, "since").is_none() {
         return Err(ApiError::bad_request("since required"));
     }
@@ -967,8 +984,9 @@ async fn post_packet(
         (status = 400, description = "Malformed hash", body = Object)))]
 async fn traces(
     State(state): State<AppState>,
-    Path(hash): Path<String>,
+    hash: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let hash = path_param(hash)?;
     let hash = hash_param(hash.trim(), "hash")?;
     let detail = match state.store().by_hash(&hash) {
         Some(d) => Some(d),

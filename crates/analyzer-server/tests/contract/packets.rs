@@ -942,3 +942,48 @@ async fn post_packet_goes_through_ingest_into_the_store() {
     assert_eq!(stored["snr"], 5.5);
     assert_eq!(stored["rssi"], -97.0);
 }
+
+/// An ingest view that accepts every message and stores nothing.
+struct BlackHole;
+
+impl IngestView for BlackHole {
+    fn mqtt_sources(&self) -> Vec<MqttSourceView> {
+        Vec::new()
+    }
+
+    fn inject(&self, _topic: &str, _payload: &[u8]) -> bool {
+        true
+    }
+}
+
+#[tokio::test]
+async fn post_packet_that_never_arrives_is_a_504() {
+    let store = loaded_store();
+    let app = router_over(&store, config(), Some(Arc::new(BlackHole)));
+    // A valid frame the fixture does not hold (a zero-hop flood REQ-like frame).
+    let a = send(
+        &app,
+        Method::POST,
+        "/api/packets",
+        &[("x-api-key", API_KEY)],
+        Some(r#"{"hex": "0100AABBCCDDEEFF0011"}"#),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::GATEWAY_TIMEOUT, "{}", a.text);
+    assert!(a.json["error"].is_string());
+}
+
+#[tokio::test]
+async fn undecodable_query_strings_and_paths_are_json_400s() {
+    let app = app();
+    for uri in [
+        "/api/packets?since=%FF%FE",
+        "/api/packets/timestamps?since=%FF",
+        "/api/packets/%FF%FE",
+        "/api/traces/%FF%FE",
+    ] {
+        let a = get(&app, uri).await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{uri}: {}", a.text);
+        assert!(a.json["error"].is_string(), "{uri}: {}", a.text);
+    }
+}
