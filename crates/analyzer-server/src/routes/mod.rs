@@ -65,7 +65,7 @@ pub(crate) const BODY_LIMIT: usize = 1 << 20;
 /// reference answers a few endpoints' errors in plain text). Without it every 4xx/5xx
 /// response that is not JSON is rewritten to `{"error": "<text>"}`.
 #[derive(Debug, Clone, Copy)]
-#[allow(dead_code)]
+#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) struct PlainTextError;
 
 #[derive(OpenApi)]
@@ -459,5 +459,78 @@ async fn docs_file(Path(file): Path<String>) -> Response {
         }
         Ok(None) => ApiError::not_found(format!("no such file: /api/docs/{file}")).into_response(),
         Err(e) => ApiError::internal("Swagger UI", e).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::Json;
+    use axum::routing::post;
+    use http_body_util::BodyExt;
+    use serde_json::Value;
+    use tower::ServiceExt;
+
+    async fn call(router: &Router, request: axum::http::Request<Body>) -> (StatusCode, Value) {
+        let response = router.clone().oneshot(request).await.expect("response");
+        let status = response.status();
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        (status, serde_json::from_slice(&bytes).expect("JSON body"))
+    }
+
+    #[tokio::test]
+    async fn extractor_rejections_get_the_json_error_shape() {
+        let router: Router = Router::new()
+            .route(
+                "/api/echo/{n}",
+                post(|Path(n): Path<u32>, Json(v): Json<Value>| async move { Json((n, v)) }),
+            )
+            .route(
+                "/api/plain",
+                get(|| async {
+                    let mut r = (StatusCode::BAD_REQUEST, "kept as text").into_response();
+                    r.extensions_mut().insert(PlainTextError);
+                    r
+                }),
+            )
+            .layer(middleware::from_fn(json_errors));
+        let json_request = |uri: &str, body: &str| {
+            axum::http::Request::post(uri)
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body.to_owned()))
+                .unwrap()
+        };
+        let (status, body) = call(&router, json_request("/api/echo/1", "{oops")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(body["error"].as_str().unwrap().contains("JSON"), "{body}");
+        let (status, body) = call(&router, json_request("/api/echo/x", "{}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(body["error"].is_string(), "{body}");
+        let request = axum::http::Request::post("/api/echo/1")
+            .body(Body::from("{}"))
+            .unwrap();
+        let (status, body) = call(&router, request).await;
+        assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        assert!(body["error"].is_string(), "{body}");
+
+        // A handler may keep a deliberate plain-text error.
+        let response = router
+            .clone()
+            .oneshot(
+                axum::http::Request::get("/api/plain")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(&bytes[..], b"kept as text");
     }
 }
