@@ -6,7 +6,8 @@
 //!
 //! Visibility: observers listed in `observerBlacklist` are hidden everywhere (404 on the
 //! per-observer endpoints). Soft-deleted observers (`inactive = 1`, set by observer
-//! retention) are left out of the list, as the reference's list query does, but their
+//! retention or the blacklist) are left out of the list, which is what the soft delete is
+//! for (the reference's `packets_v` view and observer count drop them too), but their
 //! detail, analytics and metrics still answer: packets in memory still name them, and a
 //! link from such a packet should not lead to a 404.
 
