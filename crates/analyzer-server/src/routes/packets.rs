@@ -885,6 +885,7 @@ fn signal(v: Option<&Value>, name: &str) -> Result<Option<f64>, ApiError> {
 /// Hands one packet to the ingest pipeline as an MQTT packets message and answers once it
 /// is stored: `{id, decoded}`. 503 without a pipeline, 504 when it did not arrive in 5 s.
 #[utoipa::path(post, path = "/api/packets", tag = "packets",
+    security(("ApiKeyAuth" = [])),
     request_body(content = Object, description = "{hex, observer?, snr?, rssi?, region?, hash?}"),
     responses((status = 200, description = "{id, decoded}", body = Object),
         (status = 400, description = "Bad body or undecodable packet", body = Object),
