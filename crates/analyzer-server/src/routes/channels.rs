@@ -247,6 +247,7 @@ async fn known_channels(
     Query(p): Query<Params>,
 ) -> Result<Response, ApiError> {
     if let Some(region) = param(&p, "region")
+        && !region.eq_ignore_ascii_case("all")
         && !(region.len() == 2 && region.bytes().all(|b| b.is_ascii_alphabetic()))
     {
         return Err(ApiError::bad_request(format!(

@@ -191,7 +191,10 @@ async fn metrics_summary(
             ))
         })?,
     };
-    let region = param(&p, "region").map(str::to_owned);
+    // `All` means no filter, as everywhere in the API (spec api.md §0.4).
+    let region = param(&p, "region")
+        .filter(|r| !r.eq_ignore_ascii_case("all"))
+        .map(str::to_owned);
     let since = state.now() - window;
     let observers = state.observers().await?;
     let samples = state

@@ -290,6 +290,10 @@ async fn known_channels_is_the_empty_snapshot_without_a_url() {
         get(&app, "/api/known-channels?region=us").await.json,
         a.json
     );
+    assert_eq!(
+        get(&app, "/api/known-channels?region=All").await.json,
+        a.json
+    );
     let bad = get(&app, "/api/known-channels?region=usa").await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     assert!(bad.json["error"].as_str().unwrap_or("").contains("region"));

@@ -301,7 +301,10 @@ async fn analytics_shapes_defaults_and_errors() {
         .iter()
         .map(|b| b["count"].as_u64().unwrap_or(0))
         .sum();
-    assert!(snr > 0 && snr <= total, "observations without SNR are not bucketed");
+    assert!(
+        snr > 0 && snr <= total,
+        "observations without SNR are not bucketed"
+    );
     let recent = a.json["recentPackets"].as_array().expect("recent");
     assert_eq!(recent.len(), 20);
     let times: Vec<&str> = recent
@@ -494,6 +497,12 @@ async fn metrics_summary_shapes_order_region_and_window() {
     assert_eq!(bfi.len(), 3);
     assert!(bfi.iter().all(|o| o["iata"] == json!("BFI")));
 
+    assert_eq!(
+        get(&app, "/api/observers/metrics/summary?region=All")
+            .await
+            .json,
+        a.json
+    );
     let short = get(&app, "/api/observers/metrics/summary?window=15m").await;
     let counts: Vec<u64> = short.json["observers"]
         .as_array()
