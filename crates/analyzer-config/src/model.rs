@@ -294,10 +294,11 @@ pub struct Compression {
     pub gzip: Option<bool>,
     /// permessage-deflate on the WebSocket feed (default false).
     pub websocket: Option<bool>,
-    /// Gzip level 1..9 (default: the library's default).
-    pub level: Option<u32>,
-    /// Smallest body that is compressed, bytes (default 256).
-    pub min_size_bytes: Option<u64>,
+    /// Gzip level 1..9; anything else (CoreScope configs may say -1) means the library's
+    /// default.
+    pub level: Option<i64>,
+    /// Smallest body that is compressed, bytes (default 256; negative values count as 0).
+    pub min_size_bytes: Option<i64>,
     /// Content types (prefix match) that are compressed; default JSON, JavaScript, XML,
     /// HTML, CSS, plain text and SVG.
     pub content_types: Option<Vec<String>>,

@@ -380,8 +380,12 @@ fn compression_layer(
                 types.iter().any(|t| ct.starts_with(t.as_str()))
             })
     };
-    let predicate =
-        SizeAbove::new(config.min_size_bytes.unwrap_or(MIN_COMPRESS_BYTES)).and(textual);
+    let predicate = SizeAbove::new(
+        config
+            .min_size_bytes
+            .map_or(MIN_COMPRESS_BYTES, |n| n.max(0) as u64),
+    )
+    .and(textual);
     let level = match config.level {
         Some(level @ 1..=9) => CompressionLevel::Precise(level as i32),
         _ => CompressionLevel::Default,

@@ -490,3 +490,22 @@ async fn websocket_upgrades_are_not_compressed() {
     assert!(!response.headers().contains_key("content-encoding"));
     assert_eq!(response.headers()["x-corescope-load-status"], "ready");
 }
+
+#[tokio::test]
+async fn gzip_settings_from_a_corescope_config() {
+    // CoreScope configs may carry Go's "default level" (-1); it must load and mean the
+    // default. minSizeBytes 0 compresses even small answers; contentTypes narrows the list.
+    let config = analyzer_config::parse_config(
+        r#"{"compression": {"gzip": true, "level": -1, "minSizeBytes": 0,
+                            "contentTypes": ["application/json"]}}"#,
+        std::path::Path::new("config.json"),
+    )
+    .expect("CoreScope compression block loads");
+    let app = router(builder_with(config).build());
+    let accept = [("accept-encoding", "gzip")];
+    let (headers, body) = raw(&app, "/api/config/map", &accept).await;
+    assert_eq!(headers["content-encoding"], "gzip");
+    assert_gzip(&body);
+    let (headers, _) = raw(&app, "/api/docs/swagger-ui-bundle.js", &accept).await;
+    assert!(!headers.contains_key("content-encoding"));
+}
