@@ -185,7 +185,7 @@ impl RelayIndex {
 /// one node whose key starts with it; several is a 409, none (or hidden) a 404.
 fn find_node<'a>(nodes: &'a NodeDir, config: &Config, key: &str) -> Result<&'a NodeRow, ApiError> {
     let key = key.trim();
-    let not_found = || ApiError::not_found("Not found");
+    let not_found = || ApiError::not_found("Node not found");
     if let Some(row) = nodes.get(key) {
         return if is_hidden(config, row) {
             Err(not_found())
@@ -1028,7 +1028,10 @@ async fn node_paths(
                 .hops
                 .iter()
                 .map(|h| {
-                    let who = index.unique(&nodes, h);
+                    // A hidden node's identity is not shown, even as a hop.
+                    let who = index
+                        .unique(&nodes, h)
+                        .filter(|r| !is_hidden(state.config(), r));
                     json!({
                         "prefix": h,
                         "name": who.and_then(|r| r.name.as_deref()),
@@ -1090,7 +1093,7 @@ async fn node_analytics(
         "timeRange".into(),
         json!({ "from": render::iso(from), "to": render::iso(now), "days": days }),
     );
-    let analytics = NodeAnalytics::compute(&txs, &row.public_key, &nodes, days);
+    let analytics = NodeAnalytics::compute(&txs, &row.public_key, &nodes, state.config(), days);
     analytics.render(&mut body, &txs, &observers);
     Ok(Json(Value::Object(body)))
 }
@@ -1108,7 +1111,7 @@ struct NodeAnalytics {
 }
 
 impl NodeAnalytics {
-    fn compute(txs: &[NodeTx], own_key: &str, nodes: &NodeDir, days: i64) -> Self {
+    fn compute(txs: &[NodeTx], own_key: &str, nodes: &NodeDir, config: &Config, days: i64) -> Self {
         let mut hours: BTreeMap<i64, usize> = BTreeMap::new();
         let mut types: BTreeMap<Option<u8>, usize> = BTreeMap::new();
         let mut hop_buckets = [0usize; 5];
@@ -1131,6 +1134,8 @@ impl NodeAnalytics {
         }
         let mut peers: Vec<(String, String, usize, i64)> = peers
             .into_iter()
+            // Blacklisted and hidden nodes stay invisible here too.
+            .filter(|(k, _)| nodes.get(k).is_none_or(|r| !is_hidden(config, r)))
             .map(|(k, (n, last))| {
                 let name = nodes
                     .get(&k)

@@ -414,17 +414,17 @@ async fn detail_by_key_or_unique_prefix() {
     assert_error(
         &get(&app, &format!("/api/nodes/{}", &k[..7])).await,
         StatusCode::NOT_FOUND,
-        "",
+        "not found",
     );
     assert_error(
         &get(&app, &format!("/api/nodes/{}", "0".repeat(64))).await,
         StatusCode::NOT_FOUND,
-        "",
+        "not found",
     );
     assert_error(
         &get(&app, "/api/nodes/not-a-key-at-all").await,
         StatusCode::NOT_FOUND,
-        "",
+        "not found",
     );
 
     let mut snap = a.json.clone();
@@ -492,7 +492,7 @@ async fn health_lists_observers_stats_and_recent_packets() {
     assert_error(
         &get(&app, &format!("/api/nodes/{}/health", "f".repeat(64))).await,
         StatusCode::NOT_FOUND,
-        "",
+        "not found",
     );
     let mut snap = get(&app, &format!("/api/nodes/{}/health", key(&c)))
         .await
@@ -552,8 +552,24 @@ async fn paths_through_a_node() {
     assert_error(
         &get(&app, &format!("/api/nodes/{}/paths", "e".repeat(64))).await,
         StatusCode::NOT_FOUND,
-        "",
+        "not found",
     );
+
+    // A blacklisted repeater is not named as a hop of anyone's paths.
+    let other = paths
+        .iter()
+        .flat_map(|p| p["hops"].as_array().unwrap())
+        .filter_map(|h| h["pubkey"].as_str())
+        .find(|pk| *pk != k)
+        .expect("another named hop")
+        .to_owned();
+    let mut config = config();
+    config.node_blacklist = vec![other.clone()];
+    let hiding = router(state_with(config));
+    let a = get(&hiding, &format!("/api/nodes/{k}/paths")).await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert!(!a.text.contains(&other), "blacklisted key leaked in paths");
+    assert_eq!(a.json["totalTransmissions"].as_u64(), Some(total_tx));
 
     let mut snap = get(&app, &format!("/api/nodes/{k}/paths")).await.json;
     trim(&mut snap, 3);
@@ -650,7 +666,7 @@ async fn analytics_over_a_window() {
     assert_error(
         &get(&app, &format!("/api/nodes/{}/analytics", "d".repeat(64))).await,
         StatusCode::NOT_FOUND,
-        "",
+        "not found",
     );
 
     let mut snap = get(&app, &format!("/api/nodes/{k}/analytics?days=1"))
