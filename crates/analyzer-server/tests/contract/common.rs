@@ -157,7 +157,7 @@ fn write_database(path: &Path) {
         ..SimConfig::default()
     };
     config.seed = 7;
-    let mut simulator = Simulator::new(config).expect("simulator");
+    let simulator = Simulator::new(config).expect("simulator");
     let mut storage = SqliteStorage::open(path, OpenOptions::default()).expect("fixture db");
     let analyzer_config = Config::default();
     let processor = Processor::new(
@@ -170,7 +170,7 @@ fn write_database(path: &Path) {
     );
     let rejects = RejectCounters::default();
     let mut batch = WriteBatch::default();
-    while let Some(event) = simulator.next() {
+    for event in simulator {
         let message = analyzer_sim::mqtt::render(&event);
         let raw = RawMessage {
             source: 0,
