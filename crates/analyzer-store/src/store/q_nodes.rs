@@ -399,6 +399,172 @@ fn parse_hops_as_stored(path_json: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use analyzer_db::{ObservationRow, TransmissionRow};
+
+    const T0: i64 = 1_767_225_600; // 2026-01-01T00:00:00Z
+    /// The node under test: a repeater whose 1-byte hop is "ab" and 2-byte hop "ab12".
+    const KEY: &str = "ab12000000000000000000000000000000000000000000000000000000000000";
+
+    fn obs(id: i64, tx: i64, ts: i64, snr: f64, path: &str) -> ObservationRow {
+        ObservationRow {
+            id,
+            transmission_id: tx,
+            observer_idx: Some(7),
+            direction: None,
+            snr: Some(snr),
+            rssi: Some(-100.0),
+            score: None,
+            path_json: Some(path.into()),
+            resolved_path: None,
+            timestamp: ts,
+        }
+    }
+
+    /// A transmission: `raw` is the packet hex (header and path byte matter here).
+    fn tx(
+        id: i64,
+        at: i64,
+        raw: &str,
+        from: Option<&str>,
+        scope: Option<&str>,
+        paths: &[&str],
+    ) -> TransmissionRow {
+        let header = u8::from_str_radix(&raw[..2], 16).unwrap();
+        TransmissionRow {
+            id,
+            hash: format!("{id:016x}"),
+            raw_hex: raw.into(),
+            first_seen: analyzer_db::time::rfc3339(at),
+            last_seen: at,
+            route_type: Some(i64::from(header & 3)),
+            payload_type: Some(i64::from((header >> 2) & 0x0f)),
+            payload_version: Some(0),
+            decoded_json: Some("{}".into()),
+            channel_hash: None,
+            scope_name: scope.map(str::to_owned),
+            from_pubkey: from.map(str::to_owned),
+            observations: paths
+                .iter()
+                .enumerate()
+                .map(|(i, p)| obs(id * 10 + i as i64, id, at + i as i64, 2.0 * i as f64, p))
+                .collect(),
+        }
+    }
+
+    fn store() -> Store {
+        let store = Store::new();
+        store.merge(PreparedChunk::from_rows(&[
+            // Its own FLOOD advert, 1-byte hashes, relayed by "cd" only.
+            tx(1, T0, "1100", Some(KEY), None, &[r#"["CD"]"#, "[]"]),
+            // Its own advert with 2-byte hashes, an hour later.
+            tx(2, T0 + 3600, "1140", Some(KEY), None, &["[]"]),
+            // A group message it relayed (1-byte hop) in a scope (TRANSPORT_FLOOD).
+            tx(
+                3,
+                T0 + 7200,
+                "140102030401",
+                None,
+                Some("#west"),
+                &[r#"["AB","CD"]"#],
+            ),
+            // A direct message relayed with a 2-byte hop, plain FLOOD.
+            tx(
+                4,
+                T0 + 7300,
+                "0941",
+                None,
+                None,
+                &[r#"["EF01","AB12"]"#, r#"["EF01"]"#],
+            ),
+            // Someone else's advert it relayed.
+            tx(5, T0 + 7400, "1101", Some("cd"), None, &[r#"["AB"]"#]),
+            // Traffic elsewhere.
+            tx(6, T0 + 7500, "1501", None, None, &[r#"["CD"]"#]),
+            // A TRACE whose "path" holds the 2-byte prefix: not multi-byte evidence.
+            tx(7, T0 + 7600, "2682", None, None, &[r#"["AB12"]"#]),
+        ]));
+        store
+    }
+
+    fn node(hops: &[&str]) -> NodeKeys {
+        NodeKeys {
+            pubkey: KEY.into(),
+            hops: hops.iter().map(|h| (*h).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn transmissions_are_its_adverts_and_what_it_relayed() {
+        let s = store();
+        let ids = |v: Vec<NodeTx>| v.iter().map(|t| t.id).collect::<Vec<_>>();
+        assert_eq!(
+            ids(s.node_transmissions(&node(&["ab", "ab12"]), None, false)),
+            [1, 2, 3, 4, 5, 7]
+        );
+        // Without attributable hops (an ambiguous prefix, or a companion): adverts only.
+        assert_eq!(ids(s.node_transmissions(&node(&[]), None, false)), [1, 2]);
+        assert_eq!(
+            ids(s.node_transmissions(&node(&["ab12"]), Some(T0 + 3600), false)),
+            [2, 4, 7]
+        );
+        let all = s.node_transmissions(&node(&["ab"]), None, true);
+        let first = &all[0];
+        assert!(first.sent && first.observation_count == 2 && first.hops == 1);
+        assert_eq!(first.snr, Some(0.0), "best = longest path");
+        assert_eq!(first.best_observer, Some(7));
+        assert_eq!(first.path_hash_size, Some(1));
+        assert_eq!(first.decoded_json.as_deref(), Some("{}"));
+        assert!(!all[2].sent && all[2].scope.as_deref() == Some("#west"));
+        let recent = s.node_recent(&node(&["ab", "ab12"]), 2, false);
+        assert_eq!(recent.iter().map(|p| p.id).collect::<Vec<_>>(), [7, 5]);
+        let adverts = s.node_recent(&node(&["ab"]), 20, true);
+        assert_eq!(adverts.iter().map(|p| p.id).collect::<Vec<_>>(), [2, 1]);
+    }
+
+    #[test]
+    fn enrichment_counts_relays_sizes_and_evidence() {
+        let s = store();
+        let w = EnrichWindows {
+            now: T0 + 7600,
+            hash_size_since: T0,
+            flood_adverts_since: T0 + 1,
+        };
+        let e = &s.node_enrichment(&[node(&["ab", "ab12"])], w)[0];
+        assert_eq!(e.last_packet, Some(T0 + 7600));
+        assert_eq!(e.advert_hash_sizes, [(T0, 1), (T0 + 3600, 2)]);
+        assert_eq!(e.max_advert_hash_size, Some(2));
+        // tx 4 (2-byte path) is evidence; the TRACE is not.
+        assert_eq!(e.max_path_hash_size, Some(2));
+        assert_eq!(e.flood_adverts, 1, "tx 1 is before the window");
+        // Relayed, ADVERTs excluded: 3, 4, 7.
+        assert_eq!(e.relay.last_relayed, Some(T0 + 7600));
+        assert_eq!(e.relay.count_24h, 3);
+        assert_eq!(e.relay.count_1h, 3);
+        assert_eq!(e.relay.unscoped_24h, 1, "only tx 4 is plain FLOOD");
+        assert_eq!(e.relay.scopes, ["#west"]);
+        let none = &s.node_enrichment(&[node(&[])], w)[0];
+        assert_eq!(none.relay, RelayStats::default());
+        assert_eq!(none.max_path_hash_size, None);
+        assert_eq!(none.last_packet, Some(T0 + 3600));
+    }
+
+    #[test]
+    fn region_membership_and_paths() {
+        let s = store();
+        let heard = s.nodes_heard_by(&[7]);
+        assert!(heard.contains(KEY) && heard.contains("cd"));
+        assert!(s.nodes_heard_by(&[99]).is_empty());
+        let paths = s.node_paths(&["ab12".to_owned()]);
+        assert_eq!(paths.len(), 2);
+        // tx 4: of its two paths only one holds the hop.
+        assert_eq!(paths[0].hops, ["EF01", "AB12"]);
+        assert_eq!(
+            paths[0].hash,
+            ContentHash::parse("0000000000000004").unwrap()
+        );
+        assert!(s.node_paths(&[]).is_empty());
+        assert!(s.node_paths(&["zz".to_owned()]).is_empty());
+    }
 
     #[test]
     fn path_byte_gives_the_hash_size() {
