@@ -162,6 +162,9 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let state = AppState::builder(reader, store.clone())
         .ingest(view)
         .config(Arc::new(config.clone()))
+        .config_dir(loaded.config_dir.clone())
+        .config_path(loaded.path.clone())
+        .cors_allowed_origins(settings.cors_allowed_origins.clone())
         .decoder(api_decoder)
         .build();
     tokio::spawn(feed_store(store, state.clone(), ingest.subscribe()));
@@ -272,6 +275,9 @@ async fn follow(
 
     let state = AppState::builder(reader, store)
         .config(Arc::new(config.clone()))
+        .config_dir(loaded.config_dir.clone())
+        .config_path(loaded.path.clone())
+        .cors_allowed_origins(settings.cors_allowed_origins.clone())
         .build();
     tracing::info!(
         url = %format!("http://{}:{}/api/stats", display_host(args.bind), settings.port),
