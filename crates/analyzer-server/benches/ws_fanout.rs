@@ -96,6 +96,20 @@ fn rss_kb() -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU time (user + system) of this process so far, assuming the usual 100 ticks/s.
+fn cpu_secs() -> f64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let rest = &s[s.rfind(')')? + 1..];
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let user: u64 = f.get(11)?.parse().ok()?;
+            let system: u64 = f.get(12)?.parse().ok()?;
+            Some((user + system) as f64 / 100.0)
+        })
+        .unwrap_or(0.0)
+}
+
 /// Soft open-file limit; raised with `prlimit` when below `needed`.
 fn ensure_nofile(needed: u64) -> Result<(), String> {
     let soft = || -> Option<(u64, u64)> {
@@ -255,7 +269,8 @@ async fn run(args: &Args) -> Result<(), String> {
     let mut tick = tokio::time::interval(Duration::from_nanos(1_000_000_000 / args.rate));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut publish_ns: Vec<u64> = Vec::with_capacity(total as usize);
-    let mut rss_samples = vec![("connected", rss_connected)];
+    let mut rss_samples = vec![("connected".to_owned(), rss_connected)];
+    let cpu_start = cpu_secs();
     let started = Instant::now();
     for seq in 0..total {
         tick.tick().await;
@@ -264,15 +279,13 @@ async fn run(args: &Args) -> Result<(), String> {
         let t = Instant::now();
         state.publish_live(&packet, &write);
         publish_ns.push(t.elapsed().as_nanos() as u64);
-        if seq == total / 10 {
-            rss_samples.push(("10 %", rss_kb()));
-        }
-        if seq == total / 2 {
-            rss_samples.push(("middle", rss_kb()));
+        if total >= 10 && seq > 0 && seq % (total / 10) == 0 {
+            rss_samples.push((format!("{} %", seq * 100 / total), rss_kb()));
         }
     }
     let publish_time = started.elapsed();
-    rss_samples.push(("end", rss_kb()));
+    let server_cpu = cpu_secs() - cpu_start;
+    rss_samples.push(("end".to_owned(), rss_kb()));
 
     let result = match tokio::time::timeout(Duration::from_secs(60), lines.recv()).await {
         Ok(Some(line)) => line,
@@ -337,9 +350,17 @@ async fn run(args: &Args) -> Result<(), String> {
         percentile(&publish_ns, 0.99) as f64 / 1000.0,
         publish_ns.last().copied().unwrap_or(0) as f64 / 1000.0
     );
-    for (label, kb) in &rss_samples {
-        println!("| server RSS {label} | {:.1} MB |", *kb as f64 / 1024.0);
-    }
+    println!("| message size | {} bytes |", u("avg_len"));
+    println!(
+        "| CPU while publishing: server / clients | {:.0} % / {:.0} % of one core |",
+        100.0 * server_cpu / publish_time.as_secs_f64(),
+        100.0 * r["cpu_secs"].as_f64().unwrap_or(0.0) / publish_time.as_secs_f64()
+    );
+    let rss: Vec<String> = rss_samples
+        .iter()
+        .map(|(label, kb)| format!("{label}: {:.1}", *kb as f64 / 1024.0))
+        .collect();
+    println!("| server RSS (MB) | {} |", rss.join(", "));
     println!(
         "| client process RSS end | {:.1} MB |",
         u("rss_kb") as f64 / 1024.0
@@ -352,6 +373,7 @@ async fn run(args: &Args) -> Result<(), String> {
 #[derive(Default)]
 struct ClientResult {
     delivered: u64,
+    bytes: u64,
     missed: u64,
     lagged: bool,
     closed_early: bool,
@@ -406,44 +428,45 @@ fn child(addr: &str) {
         }
         println!("READY");
         let _ = std::io::stdout().flush();
-        let tasks: Vec<_> =
-            sockets
-                .into_iter()
-                .map(|mut socket| {
-                    tokio::spawn(async move {
-                        let mut r = ClientResult {
-                            latencies_us: Vec::with_capacity(total as usize),
-                            ..ClientResult::default()
+        let cpu_ready = cpu_secs();
+        let tasks: Vec<_> = sockets
+            .into_iter()
+            .map(|mut socket| {
+                tokio::spawn(async move {
+                    let mut r = ClientResult {
+                        latencies_us: Vec::with_capacity(total as usize),
+                        ..ClientResult::default()
+                    };
+                    loop {
+                        let next =
+                            tokio::time::timeout(Duration::from_secs(5), socket.next()).await;
+                        let Ok(Some(Ok(frame))) = next else {
+                            r.closed_early = next.is_ok();
+                            break;
                         };
-                        loop {
-                            let next =
-                                tokio::time::timeout(Duration::from_secs(5), socket.next()).await;
-                            let Ok(Some(Ok(frame))) = next else {
-                                r.closed_early = next.is_ok();
-                                break;
-                            };
-                            let Message::Text(text) = frame else { continue };
-                            let text = text.as_str();
-                            if text.starts_with("{\"type\":\"lagged\"") {
-                                r.lagged = true;
-                                r.missed += field(text, "\"missed\":").unwrap_or(0);
-                            } else if let Some(sent) = field(text, "\"sent_us\":") {
-                                r.latencies_us
+                        let Message::Text(text) = frame else { continue };
+                        let text = text.as_str();
+                        if text.starts_with("{\"type\":\"lagged\"") {
+                            r.lagged = true;
+                            r.missed += field(text, "\"missed\":").unwrap_or(0);
+                        } else if let Some(sent) = field(text, "\"sent_us\":") {
+                            r.latencies_us
                                     .push(now_us().saturating_sub(sent).min(u64::from(u32::MAX))
                                         as u32);
-                                r.delivered += 1;
-                                if field(text, "\"seq\":") == Some(total - 1) {
-                                    break;
-                                }
-                            }
-                            if r.delivered + r.missed >= total {
+                            r.delivered += 1;
+                            r.bytes += text.len() as u64;
+                            if field(text, "\"seq\":") == Some(total - 1) {
                                 break;
                             }
                         }
-                        r
-                    })
+                        if r.delivered + r.missed >= total {
+                            break;
+                        }
+                    }
+                    r
                 })
-                .collect();
+            })
+            .collect();
         let mut results = Vec::with_capacity(clients);
         for task in tasks {
             results.push(task.await.expect("client task"));
@@ -474,6 +497,8 @@ fn child(addr: &str) {
             "p99_us": lat(0.99),
             "max_us": latencies.last().copied().map_or(0, u64::from),
             "rss_kb": rss_kb(),
+            "cpu_secs": cpu_secs() - cpu_ready,
+            "avg_len": results.iter().map(|r| r.bytes).sum::<u64>() / delivered.max(1),
         });
         println!("{out}");
         let _ = std::io::stdout().flush();

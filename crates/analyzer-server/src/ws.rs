@@ -63,7 +63,8 @@
 //! [`tokio::sync::broadcast`] ring of [`CLIENT_QUEUE`] messages: each client reads it at
 //! its own pace, so the memory held does not grow with the number of clients, and a slow
 //! client never holds up the others — when it falls a full ring behind it skips ahead
-//! (and is told so). Each client task writes whatever is ready in one flush. Timers as in
+//! (and is told so). Each client task writes whatever is ready in one flush, at most one
+//! flush per [`COALESCE`] (25 ms) while messages keep coming. Timers as in
 //! the reference: a ping every [`PING_EVERY`], the connection is dropped when nothing
 //! (pong or anything else) arrived for [`READ_DEADLINE`], and a write that does not complete
 //! within [`WRITE_TIMEOUT`] drops the connection. On [`LiveHub::shutdown`] every client
@@ -106,6 +107,10 @@ pub const READ_DEADLINE: Duration = Duration::from_secs(60);
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Messages written per flush at most.
 const BATCH: usize = 64;
+/// After a write, a client's next write waits this long so that messages arriving close
+/// together go out in one flush (one system call and one wake-up per client instead of one
+/// per message; the reference sends once a second, after its poll).
+pub const COALESCE: Duration = Duration::from_millis(25);
 /// Close reason sent on shutdown.
 const SHUTDOWN_REASON: &str = "server shutting down";
 
@@ -604,10 +609,13 @@ async fn client_loop(
     ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let read_deadline = tokio::time::sleep(READ_DEADLINE);
     tokio::pin!(read_deadline);
+    // Earliest time of the next write of the feed (see COALESCE).
+    let mut write_after = Instant::now();
     loop {
         if *shutdown.borrow_and_update() {
             return End::Shutdown;
         }
+        let pausing = Instant::now() < write_after;
         tokio::select! {
             biased;
             _ = shutdown.changed() => return End::Shutdown,
@@ -643,7 +651,8 @@ async fn client_loop(
                     Some(Ok(_)) => {}
                 }
             }
-            first = feed.recv() => {
+            () = tokio::time::sleep_until(write_after), if pausing => {}
+            first = feed.recv(), if !pausing => {
                 let written = tokio::time::timeout(WRITE_TIMEOUT, async {
                     let mut queued = 0usize;
                     let mut next = match first {
@@ -677,11 +686,12 @@ async fn client_loop(
                     if queued > 0 {
                         socket.flush().await?;
                     }
-                    Ok::<(), axum::Error>(())
+                    Ok::<usize, axum::Error>(queued)
                 })
                 .await;
                 match written {
-                    Ok(Ok(())) => {}
+                    Ok(Ok(0)) => {}
+                    Ok(Ok(_)) => write_after = Instant::now() + COALESCE,
                     Ok(Err(e)) => return End::Error(e.to_string()),
                     Err(_) => return End::WriteTimeout,
                 }
