@@ -830,6 +830,45 @@ mod tests {
         assert_eq!(response.status(), 404);
     }
 
+    /// The shutdown sequence `crate::serve` should follow: axum's graceful shutdown does not
+    /// wait for upgraded connections, so the hub is told when the signal fires and the
+    /// close frames go out while the caller drains.
+    #[tokio::test]
+    async fn graceful_shutdown_closes_clients_with_1001() {
+        use futures_util::StreamExt;
+        use tokio_tungstenite::tungstenite::Message as Frame;
+        let (_dir, state) = empty_state();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let live = state.clone();
+        let server = tokio::spawn(
+            axum::serve(listener, crate::routes::router(state.clone()))
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.await;
+                    live.live().shutdown();
+                })
+                .into_future(),
+        );
+        let (mut client, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
+            .await
+            .unwrap();
+        let _ = stop.send(());
+        tokio::time::timeout(Duration::from_secs(5), server)
+            .await
+            .expect("serve returns although a WebSocket is open")
+            .unwrap()
+            .unwrap();
+        state.live().drain(Duration::from_secs(2)).await;
+        match tokio::time::timeout(Duration::from_secs(5), client.next()).await {
+            Ok(Some(Ok(Frame::Close(Some(frame))))) => {
+                assert_eq!(u16::from(frame.code), 1001);
+                assert_eq!(frame.reason.as_str(), SHUTDOWN_REASON);
+            }
+            other => panic!("expected close 1001, got {other:?}"),
+        }
+    }
+
     #[test]
     fn origins_follow_the_reference() {
         let headers = |origin: Option<&str>| {
