@@ -15,9 +15,9 @@
 //! Visibility (api.md §0.4): nodes on `nodeBlacklist` or whose name starts with a
 //! `hiddenNamePrefixes` entry are absent from lists and answer 404 individually.
 //!
-//! Not built here (they need features that do not exist yet): the usefulness axes of the
-//! node row (`traffic_share_score`, `bridge_score`, `coverage_score`, `redundancy_score`,
-//! `usefulness_score`, `usefulness_grade`: neighbour graph and recomputers), `clockSkew` in
+//! Not built here (they need features that do not exist yet): the graph-based usefulness
+//! axes of the node row (`bridge_score`, `coverage_score`, `redundancy_score`, and so the
+//! composite `usefulness_score` and `usefulness_grade`: neighbour graph and recomputers), `clockSkew` in
 //! node analytics, the `area` filter, `/api/nodes/{pk}/reach` (its importance rank needs the
 //! neighbour graph), neighbours, battery, clock skew, rx-coverage and `/api/resolve-hops`.
 
@@ -253,6 +253,14 @@ fn node_json(row: &NodeRow, e: &NodeEnrichment, ctx: RowCtx) -> Object {
         if !r.scopes.is_empty() {
             o.insert("transported_scopes".into(), json!(r.scopes));
         }
+        // Share of all non-ADVERT traffic in memory that went through it (analytics.md
+        // §6.5 "Traffic"); the other usefulness axes need the neighbour graph.
+        let share = if r.store_non_adverts == 0 {
+            0.0
+        } else {
+            (r.total as f64 / r.store_non_adverts as f64).clamp(0.0, 1.0)
+        };
+        o.insert("traffic_share_score".into(), json!(share));
     }
     o
 }

@@ -97,6 +97,9 @@ fn assert_node_row(n: &Value) {
             n["relay_count_24h"].as_u64().unwrap(),
         );
         assert!(h1 <= h24 && n["unscoped_relay_count_24h"].as_u64().unwrap() <= h24);
+        let share = n["traffic_share_score"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&share));
+        assert_eq!(share > 0.0, n.get("last_relayed").is_some());
         assert_eq!(
             n["relay_active"],
             n.get("last_relayed").is_some(),
@@ -108,7 +111,8 @@ fn assert_node_row(n: &Value) {
         "usefulness_score",
         "usefulness_grade",
         "bridge_score",
-        "traffic_share_score",
+        "coverage_score",
+        "redundancy_score",
     ] {
         assert!(n.get(field).is_none(), "{field} must not be made up");
     }

@@ -78,6 +78,10 @@ pub struct RelayStats {
     pub unscoped_24h: usize,
     /// Distinct transport scopes of all such packets in memory, sorted, at most 32.
     pub scopes: Vec<String>,
+    /// All such packets in memory.
+    pub total: usize,
+    /// Transmissions in memory other than ADVERTs (the denominator of a traffic share).
+    pub store_non_adverts: usize,
 }
 
 /// What the node list adds to a `nodes` row, computed from the store.
@@ -292,6 +296,10 @@ impl StoreData {
 
     fn enrich(&self, node: &NodeKeys, w: EnrichWindows) -> NodeEnrichment {
         let mut out = NodeEnrichment::default();
+        out.relay.store_non_adverts = self
+            .order
+            .len()
+            .saturating_sub(self.by_type[usize::from(ADVERT)].len());
         let sender = self.strings.get(&node.pubkey);
         for tx in sender
             .and_then(|k| self.by_node.get(&k))
@@ -338,6 +346,7 @@ impl StoreData {
                 continue;
             }
             let r = &mut out.relay;
+            r.total += 1;
             r.last_relayed = r.last_relayed.max(Some(tx.first_seen));
             if tx.first_seen >= w.now - 3600 {
                 r.count_1h += 1;
@@ -542,8 +551,10 @@ mod tests {
         assert_eq!(e.relay.count_1h, 3);
         assert_eq!(e.relay.unscoped_24h, 1, "only tx 4 is plain FLOOD");
         assert_eq!(e.relay.scopes, ["#west"]);
+        assert_eq!((e.relay.total, e.relay.store_non_adverts), (3, 4));
         let none = &s.node_enrichment(&[node(&[])], w)[0];
-        assert_eq!(none.relay, RelayStats::default());
+        assert_eq!(none.relay.total, 0);
+        assert_eq!(none.relay.last_relayed, None);
         assert_eq!(none.max_path_hash_size, None);
         assert_eq!(none.last_packet, Some(T0 + 3600));
     }
