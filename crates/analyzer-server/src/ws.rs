@@ -52,7 +52,8 @@
 //!   involves one of them: the ADVERT's sender key or a resolved hop starts with the
 //!   prefix, or a path hop and the prefix are prefixes of one another (a hop is a 1–3 byte
 //!   key prefix, so it matches every node whose key starts with it, as `/api/packets?node=`
-//!   does).
+//!   does). The 512-byte limit leaves room for about six full keys; use prefixes (8 hex
+//!   characters are unambiguous in practice) to follow more nodes.
 //!
 //! Absent or empty fields do not filter; the fields combine with AND. Anything else (bad
 //! JSON, another `type`, a bad field) is answered with an `error` message.
