@@ -17,8 +17,8 @@
 //!
 //! Not built here (they need features that do not exist yet): the graph-based usefulness
 //! axes of the node row (`bridge_score`, `coverage_score`, `redundancy_score`, and so the
-//! composite `usefulness_score` and `usefulness_grade`: neighbour graph and recomputers), `clockSkew` in
-//! node analytics, the `area` filter, `/api/nodes/{pk}/reach` (its importance rank needs the
+//! composite `usefulness_score` and `usefulness_grade`: neighbour graph and recomputers),
+//! `clockSkew` in node analytics, `/api/nodes/{pk}/reach` (its importance rank needs the
 //! neighbour graph), neighbours, battery, clock skew, rx-coverage and `/api/resolve-hops`.
 
 use std::collections::{BTreeMap, HashMap};
@@ -555,6 +555,39 @@ fn role_counts(config: &Config, nodes: &NodeDir) -> Value {
     json!({ "repeaters": repeaters, "rooms": rooms, "companions": companions, "sensors": sensors })
 }
 
+/// The `area` parameter: a key of `config.areas` with a polygon (3+ vertices) or a full
+/// lat/lon box; an unknown key or an area without a shape is a 400.
+fn area_param<'a>(
+    config: &'a Config,
+    raw: Option<&str>,
+) -> Result<Option<&'a analyzer_config::Area>, ApiError> {
+    let Some(key) = raw else { return Ok(None) };
+    let area = config
+        .areas
+        .get(key)
+        .ok_or_else(|| ApiError::bad_request(format!("area {key:?} is not configured")))?;
+    let polygon = area.polygon.as_ref().is_some_and(|p| p.len() >= 3);
+    let bbox = area.lat_min.is_some()
+        && area.lat_max.is_some()
+        && area.lon_min.is_some()
+        && area.lon_max.is_some();
+    if !polygon && !bbox {
+        return Err(ApiError::bad_request(format!(
+            "area {key:?} has neither a polygon nor latMin/latMax/lonMin/lonMax"
+        )));
+    }
+    Ok(Some(area))
+}
+
+/// Whether a node's advertised position lies in `area` (a node "has GPS" when lat and lon
+/// are set and not both exactly 0).
+fn in_area(area: &analyzer_config::Area, row: &NodeRow) -> bool {
+    match (row.lat, row.lon) {
+        (Some(lat), Some(lon)) if !(lat == 0.0 && lon == 0.0) => area.contains(lat, lon),
+        _ => false,
+    }
+}
+
 /// Keys of the nodes whose adverts observers of these regions heard, or `None` without a
 /// region filter.
 async fn region_nodes(
@@ -583,6 +616,7 @@ async fn region_nodes(
         ("lastHeard" = Option<String>, Query, description = "Duration (1h, 6h, 24h, 7d, 30d, ...): only nodes that advertised within it"),
         ("sortBy" = Option<String>, Query, description = "lastSeen (default, newest first), name (A-Z) or packetCount (most adverts first)"),
         ("region" = Option<String>, Query, description = "Comma list of IATA codes: nodes whose adverts observers there heard (All = no filter)"),
+        ("area" = Option<String>, Query, description = "Key of config.areas: nodes whose advertised position lies inside it"),
     ),
     responses((status = 200, description = "{nodes, total, counts}", body = Object),
         (status = 400, description = "Bad parameter", body = Object)))]
@@ -621,6 +655,7 @@ async fn list_nodes(
             )));
         }
     };
+    let area = area_param(config, param(&p, "area"))?;
     let region = region_nodes(&state, param(&p, "region")).await?;
     let nodes = state.nodes().await?;
     let mut rows: Vec<(&NodeRow, Option<i64>)> = nodes
@@ -644,6 +679,7 @@ async fn list_nodes(
                 .as_ref()
                 .is_none_or(|set| set.contains(&r.public_key))
         })
+        .filter(|r| area.is_none_or(|a| in_area(a, r)))
         .map(|r| (r, secs_of(r.last_seen.as_deref())))
         .filter(|(_, seen)| heard_since.is_none_or(|h| seen.is_some_and(|s| s > h)))
         .collect();
@@ -726,6 +762,7 @@ async fn search_nodes(
     params(
         ("limit" = Option<String>, Query, description = "Nodes (default 50, max listLimits.bulkHealthMax)"),
         ("region" = Option<String>, Query, description = "Comma list of IATA codes: nodes whose adverts observers there heard (All = no filter)"),
+        ("area" = Option<String>, Query, description = "Key of config.areas: nodes whose advertised position lies inside it"),
     ),
     responses((status = 200, description = "[{public_key, name, role, lat, lon, stats, observers}]", body = Object)))]
 async fn bulk_health(
@@ -735,6 +772,7 @@ async fn bulk_health(
     let config = state.config();
     let max = usize::try_from(config.list_limits.bulk_health_max()).unwrap_or(200);
     let limit = params::clamp_limit(param(&p, "limit"), 50, max).min(max);
+    let area = area_param(config, param(&p, "area"))?;
     let region = region_nodes(&state, param(&p, "region")).await?;
     let nodes = state.nodes().await?;
     let observers = state.observers().await?;
@@ -747,6 +785,7 @@ async fn bulk_health(
                 .as_ref()
                 .is_none_or(|set| set.contains(&r.public_key))
         })
+        .filter(|r| area.is_none_or(|a| in_area(a, r)))
         .map(|r| (r, secs_of(r.last_seen.as_deref())))
         .collect();
     rows.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.public_key.cmp(&b.0.public_key)));

@@ -279,6 +279,48 @@ async fn list_filters() {
     }
 }
 
+#[tokio::test]
+async fn area_keeps_nodes_whose_position_lies_inside() {
+    let mut config = config();
+    config.areas = serde_json::from_value(json!({
+        "north": {"label": "North", "latMin": 47.7, "latMax": 48.5, "lonMin": -123.0, "lonMax": -121.0},
+        "tri": {"label": "Triangle", "polygon": [[47.0, -123.0], [48.5, -123.0], [48.5, -121.0]]},
+        "empty": {"label": "Nothing"}
+    }))
+    .unwrap();
+    let app = router(state_with(config));
+    let all = all_nodes(&app).await;
+    let inside = |n: &Value| {
+        n["lat"]
+            .as_f64()
+            .is_some_and(|lat| (47.7..=48.5).contains(&lat))
+            && n["lon"]
+                .as_f64()
+                .is_some_and(|lon| (-123.0..=-121.0).contains(&lon))
+    };
+    let expected = all.iter().filter(|n| inside(n)).count();
+    assert!(
+        expected > 0 && expected < all.len(),
+        "fixture spans the box edge"
+    );
+    let a = get(&app, "/api/nodes?area=north&limit=2000").await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.json["total"].as_u64(), Some(expected as u64));
+    assert!(a.json["nodes"].as_array().unwrap().iter().all(inside));
+    let a = get(&app, "/api/nodes/bulk-health?area=north&limit=200").await;
+    assert_eq!(a.json.as_array().unwrap().len(), expected);
+    let a = get(&app, "/api/nodes?area=tri&limit=2000").await;
+    let t = a.json["total"].as_u64().unwrap();
+    assert!(t > 0 && t < all.len() as u64);
+    for uri in [
+        "/api/nodes?area=south",
+        "/api/nodes?area=empty",
+        "/api/nodes/bulk-health?area=south",
+    ] {
+        assert_error(&get(&app, uri).await, StatusCode::BAD_REQUEST, "area");
+    }
+}
+
 /// The reference pages in SQL and then drops blacklisted and hidden nodes from the page,
 /// so its `total` shrinks to the page length. We filter before paging: `total` counts
 /// every visible node and a page is never short because of hidden rows.
