@@ -5,6 +5,7 @@
 //! response carries `Cache-Control: no-store` and the `X-CoreScope-Load-Status` header;
 //! errors have one shape, `{"error": "..."}`.
 
+mod assets;
 mod directory;
 mod error;
 mod params;

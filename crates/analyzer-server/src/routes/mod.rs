@@ -396,13 +396,18 @@ fn compression_layer(
         .compress_when(predicate)
 }
 
-/// Unknown API paths are a clean 404 (the reference falls through to its SPA with a 200).
-async fn api_not_found(request: Request) -> ApiError {
+/// Unknown API paths are a clean 404 (the reference falls through to its SPA with a 200);
+/// every other path is the web UI ([`crate::assets`]).
+async fn api_not_found(request: Request) -> Response {
+    if !crate::assets::is_api_path(request.uri().path()) {
+        return crate::assets::serve(request).await;
+    }
     ApiError::not_found(format!(
         "no such endpoint: {} {}",
         request.method(),
         request.uri().path()
     ))
+    .into_response()
 }
 
 /// `GET /api/spec`: the OpenAPI document, readable from any origin.

@@ -1,0 +1,299 @@
+// End-to-end checks of the shell and the Packets page in headless Chromium against a real
+// `meshcore-analyzer serve`. Started by crates/meshcore-analyzer/tests/e2e.rs:
+//
+//   node packets.test.mjs --url http://127.0.0.1:PORT --live-hash <hash> --live-raw <hex> \
+//        --xss '<img src=x onerror=alert(1)>'
+//
+// When the page is ready for live traffic the script prints `@@publish live` on stdout; the
+// harness then publishes the live frame over MQTT (an ADVERT whose node name and observer
+// name are the XSS string). Prints one `ok`/`not ok` line per check and exits 1 if any
+// check failed (screenshots of failures go to $MESHCORE_E2E_ARTIFACTS or the temp dir).
+
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { launch } from './browser.mjs';
+
+const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) => {
+  if (a.startsWith('--')) acc.push([a.slice(2), all[i + 1]]);
+  return acc;
+}, []));
+const BASE = (args.url || 'http://127.0.0.1:3300').replace(/\/$/, '');
+const LIVE_HASH = args['live-hash'];
+const LIVE_RAW = args['live-raw'];
+const XSS = args.xss || '<img src=x onerror=alert(1)>';
+const ARTIFACTS = process.env.MESHCORE_E2E_ARTIFACTS || tmpdir();
+const TIMEOUT = 15_000;
+
+let failures = 0;
+const consoleErrors = [];
+const dialogs = [];
+
+/** Resources a check asks for knowing they do not exist (the browser logs their 404). */
+const EXPECTED_404 = ['/api/packets/ffffffffffffffff'];
+
+function watch(page, label) {
+  page.on('console', (m) => {
+    if (m.type() !== 'error') return;
+    const url = m.location()?.url || '';
+    if (m.text().includes('404') && EXPECTED_404.some((p) => url.endsWith(p))) return;
+    consoleErrors.push(`${label}: ${m.text()} ${url}`);
+  });
+  page.on('pageerror', (e) => consoleErrors.push(`${label}: uncaught ${e.message}`));
+  page.on('dialog', (d) => { dialogs.push(`${label}: ${d.type()} ${d.message()}`); d.dismiss().catch(() => {}); });
+}
+
+async function check(name, page, fn) {
+  try {
+    await fn();
+    console.log(`ok - ${name}`);
+  } catch (e) {
+    failures += 1;
+    console.log(`not ok - ${name}: ${String(e?.message || e).split('\n')[0]}`);
+    if (page) {
+      const file = join(ARTIFACTS, `e2e-fail-${name.replace(/[^a-z0-9]+/gi, '-')}.png`);
+      await page.screenshot({ path: file }).catch(() => {});
+      console.log(`#   screenshot: ${file}`);
+    }
+  }
+}
+
+function assert(cond, message) {
+  if (!cond) throw new Error(message);
+}
+
+async function until(what, fn, timeout = TIMEOUT) {
+  const end = Date.now() + timeout;
+  let last;
+  while (Date.now() < end) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) { last = e; }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? ` (${last.message})` : ''}`);
+}
+
+/** GET with the path sent byte for byte (fetch would normalise `%2e%2e` away). */
+function rawStatus(path) {
+  const { hostname, port } = new URL(BASE);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname, () => {
+      socket.write(`GET ${path} HTTP/1.1\r\nHost: ${hostname}\r\nConnection: close\r\n\r\n`);
+    });
+    let data = '';
+    socket.on('data', (chunk) => { data += chunk; });
+    socket.on('end', () => resolve(Number(data.split(' ')[1])));
+    socket.on('error', reject);
+  });
+}
+
+const hashOf = (page) => page.evaluate(() => location.hash);
+
+const browser = await launch();
+const ctx = browser.context;
+try {
+  // ---- static serving ----
+  await check('static: index, content types, CSP, SPA fallback, traversal refused', null, async () => {
+    const index = await fetch(`${BASE}/`);
+    assert(index.status === 200, `/ → ${index.status}`);
+    assert(index.headers.get('content-type').startsWith('text/html'), 'index content type');
+    const csp = index.headers.get('content-security-policy') || '';
+    assert(csp.includes("script-src 'self'") && !csp.includes('unsafe-inline'), `CSP: ${csp}`);
+    assert(csp.includes('connect-src') && csp.includes('ws:'), `CSP connect-src: ${csp}`);
+    assert(index.headers.get('x-content-type-options') === 'nosniff', 'nosniff');
+    assert(index.headers.get('cache-control') === 'no-cache', 'index Cache-Control');
+    assert(index.headers.has('x-corescope-load-status'), 'load-status header on static answers');
+    const js = await fetch(`${BASE}/app/main.js`);
+    assert(js.status === 200 && js.headers.get('content-type').startsWith('text/javascript'), `main.js: ${js.status} ${js.headers.get('content-type')}`);
+    const css = await fetch(`${BASE}/css/app.css`);
+    assert(css.headers.get('content-type').startsWith('text/css'), 'css content type');
+    const spa = await fetch(`${BASE}/nodes/some/deep/link`);
+    assert(spa.status === 200 && (await spa.text()).includes('id="app"'), 'SPA fallback');
+    for (const bad of ['/app/%2e%2e/%2e%2e/Cargo.toml', '/app%5c..%5cx', '/x/%2E%2E/y', '/../Cargo.toml', '/a/..%2fb']) {
+      const status = await rawStatus(bad);
+      assert(status === 400, `${bad} → ${status}`);
+    }
+    const missing = await fetch(`${BASE}/app/missing.js`);
+    assert(missing.status === 404, `missing module → ${missing.status}`);
+    const api = await fetch(`${BASE}/api/no-such-thing`);
+    assert(api.status === 404 && api.headers.get('content-type').startsWith('application/json'), 'API 404 stays JSON');
+    const e2e = await fetch(`${BASE}/e2e/package.json`);
+    assert(!(await e2e.text()).includes('playwright'), 'test files are not served');
+  });
+
+  // ---- the Packets page with live traffic ----
+  const page = await ctx.newPage();
+  watch(page, 'packets');
+  await page.goto(`${BASE}/#/packets`);
+
+  await check('packets page loads with rows and a live socket', page, async () => {
+    await page.waitForSelector('h1:has-text("Latest packets")', { timeout: TIMEOUT });
+    await page.waitForSelector('.data-table tbody tr[data-key]', { timeout: TIMEOUT });
+    await until('the live socket', async () => (await page.getAttribute('#ws-state', 'data-state')) === 'open');
+    const current = await page.getAttribute('a.nav-link[data-route="packets"]', 'aria-current');
+    assert(current === 'page', 'Packets is the current nav link');
+  });
+
+  await check('a live packet appears in the feed, names rendered as text', page, async () => {
+    assert(LIVE_HASH && LIVE_RAW, 'the harness passes --live-hash and --live-raw');
+    console.log('@@publish live');
+    const row = page.locator(`.data-table tr[data-key="g:${LIVE_HASH}"]`);
+    await row.waitFor({ timeout: TIMEOUT });
+    const text = await row.innerText();
+    assert(text.includes(XSS), `row shows the node/observer name literally: ${text}`);
+    assert(await row.locator('img').count() === 0, 'no <img> element was created from a name');
+    assert(await page.locator('main img').count() === 0, 'no <img> anywhere in the page');
+    assert(dialogs.length === 0, `a script ran: ${dialogs.join('; ')}`);
+  });
+
+  await check('clicking a row opens the detail with the byte breakdown', page, async () => {
+    await page.locator(`.data-table tr[data-key="g:${LIVE_HASH}"] td`).nth(2).click();
+    const pane = page.locator('.detail-pane');
+    await pane.locator('.packet-detail').waitFor({ timeout: TIMEOUT });
+    assert((await hashOf(page)).startsWith(`#/packets/${LIVE_HASH}`), `URL holds the selection: ${await hashOf(page)}`);
+    const fields = await pane.locator('.field-table tbody tr').allInnerTexts();
+    const names = fields.map((f) => f.split('\t')[1]);
+    for (const want of ['Header', 'Path length', 'Public key', 'Timestamp', 'Signature', 'Flags', 'Name']) {
+      assert(names.includes(want), `field table lacks ${want}: ${names.join(', ')}`);
+    }
+    const nameRow = fields.find((f) => f.split('\t')[1] === 'Name');
+    assert(nameRow.includes(XSS), `advert name shown as text in the breakdown: ${nameRow}`);
+    const bytes = await pane.locator('.hexdump .hexbyte').count();
+    assert(bytes === LIVE_RAW.length / 2, `hex dump has ${bytes} bytes, frame has ${LIVE_RAW.length / 2}`);
+    const sig = await pane.locator('.field-table tr', { hasText: 'Signature' }).innerText();
+    assert(sig.includes('valid'), `signature marked valid: ${sig}`);
+    assert(await pane.locator('.obs-table tbody tr').count() >= 1, 'observations listed');
+    assert(await pane.locator('img').count() === 0, 'no <img> in the detail');
+  });
+
+  await check('Esc closes the detail and the URL follows', page, async () => {
+    await page.keyboard.press('Escape');
+    await until('the pane to close', async () => page.locator('.detail-pane').isHidden());
+    assert((await hashOf(page)) === '#/packets', `URL after close: ${await hashOf(page)}`);
+  });
+
+  await check('keyboard: arrow keys move between rows, Enter opens', page, async () => {
+    const first = page.locator('.data-table tbody tr[data-key]').first();
+    await first.focus();
+    await page.keyboard.press('ArrowDown');
+    const focusedIndex = await page.evaluate(() => document.activeElement?.dataset?.index);
+    assert(focusedIndex === '1', `focus moved to row 1, is on ${focusedIndex}`);
+    await page.keyboard.press('Enter');
+    await page.locator('.detail-pane .packet-detail').waitFor({ timeout: TIMEOUT });
+    await page.keyboard.press('Escape');
+  });
+
+  await check('filter expression filters rows and is kept in the URL', page, async () => {
+    await page.fill('#filter-expr', 'type == ADVERT');
+    await until('the URL to hold the filter', async () => (await hashOf(page)).includes('filter=type'));
+    await page.waitForTimeout(200);
+    const types = await page.locator('.data-table tbody tr[data-key] .type-badge').allInnerTexts();
+    assert(types.length > 0, 'some adverts are shown');
+    assert(types.every((t) => t === 'Advert'), `only adverts: ${[...new Set(types)].join(', ')}`);
+    assert(await page.locator('.showing').innerText().then((t) => /Showing \d+ of \d+/.test(t)), 'counter shown');
+    await page.fill('#filter-expr', `payload.name == "${XSS.replace(/"/g, '\\"')}"`);
+    await until('one row', async () => (await page.locator('.data-table tbody tr[data-key]').count()) === 1);
+    await page.fill('#filter-expr', 'snr >');
+    await until('an error message', async () => (await page.locator('#filter-error').innerText()).length > 0);
+    assert(await page.locator('#filter-expr.invalid').count() === 1, 'input marked invalid');
+    assert((await page.getAttribute('#filter-expr', 'aria-invalid')) === 'true', 'aria-invalid');
+    await page.fill('#filter-expr', '');
+    await until('the filter to clear', async () => !(await hashOf(page)).includes('filter='));
+  });
+
+  await check('sorting by a column header is kept in the URL', page, async () => {
+    await page.locator('.data-table th button', { hasText: 'Size' }).click();
+    await until('sort in the URL', async () => (await hashOf(page)).includes('sort=size'));
+    const sizes = (await page.locator('.data-table tbody tr[data-key] td.num').evaluateAll(
+      (tds) => tds.filter((td, i) => i % 3 === 0).map((td) => Number(td.textContent))));
+    const sorted = [...sizes].sort((a, b) => b - a);
+    assert(JSON.stringify(sizes) === JSON.stringify(sorted), `sizes descending: ${sizes.slice(0, 8)}`);
+    assert((await page.getAttribute('.data-table th[aria-sort="descending"]', 'aria-sort')) === 'descending', 'aria-sort');
+  });
+
+  await check('paste-a-frame decoder decodes via POST /api/decode', page, async () => {
+    await page.getByRole('button', { name: 'Decode…' }).click();
+    const dialog = page.locator('dialog.decoder');
+    await dialog.waitFor();
+    await dialog.locator('textarea').fill(LIVE_RAW);
+    await dialog.locator('textarea').press('Control+Enter');
+    await dialog.locator('.decode-result h3', { hasText: 'Payload' }).waitFor({ timeout: TIMEOUT });
+    const text = await dialog.innerText();
+    assert(text.includes('ADVERT'), 'payload type shown');
+    assert(text.includes('Valid'), 'signature validity shown');
+    assert(text.includes(XSS), 'decoded name shown as text');
+    assert(await dialog.locator('img').count() === 0, 'no <img> in the decoder');
+    await page.keyboard.press('Escape');
+    await until('the dialog to close', async () => (await page.locator('dialog.decoder').count()) === 0);
+  });
+
+  await check('theme switch toggles dark mode', page, async () => {
+    const before = await page.evaluate(() => document.documentElement.getAttribute('data-theme'));
+    await page.click('#theme-switch');
+    const after = await page.evaluate(() => document.documentElement.getAttribute('data-theme'));
+    assert(after && after !== before, `data-theme ${before} → ${after}`);
+    const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    assert(after !== 'dark' || bg === 'rgb(15, 20, 27)', `dark background: ${bg}`);
+  });
+  await page.close();
+
+  // ---- deep links on a cold load ----
+  const deep = await ctx.newPage();
+  watch(deep, 'deep-link');
+  await check('deep link restores selection, filter and window', deep, async () => {
+    await deep.goto(`${BASE}/#/packets/${LIVE_HASH}?timeWindow=60&filter=${encodeURIComponent('type == ADVERT')}`);
+    await deep.locator('.detail-pane .packet-detail').waitFor({ timeout: TIMEOUT });
+    assert((await deep.inputValue('#filter-expr')) === 'type == ADVERT', 'filter restored');
+    assert((await deep.locator('select[aria-label="Time window"]').inputValue()) === '60', 'window restored');
+    const hashText = await deep.locator('.detail-hash code').innerText();
+    assert(hashText === LIVE_HASH, `selected packet: ${hashText}`);
+    const selected = await deep.locator('.data-table tr[aria-selected="true"]').getAttribute('data-key');
+    assert(selected === `g:${LIVE_HASH}`, `row selected: ${selected}`);
+  });
+  await check('standalone packet page', deep, async () => {
+    await deep.goto(`${BASE}/#/packet/${LIVE_HASH}`);
+    await deep.locator('.standalone .packet-detail').waitFor({ timeout: TIMEOUT });
+    assert(await deep.locator('a.back-link').count() === 1, 'back link');
+    await deep.goto(`${BASE}/#/packet/ffffffffffffffff`);
+    await deep.locator('.standalone [role="alert"]', { hasText: 'not found' }).waitFor({ timeout: TIMEOUT });
+  });
+  await check('unknown routes show a placeholder, #/ goes home', deep, async () => {
+    await deep.goto(`${BASE}/#/`);
+    await until('redirect to #/home', async () => (await hashOf(deep)) === '#/home');
+    await deep.goto(`${BASE}/#/no-such-page`);
+    await deep.locator('h1', { hasText: 'Page' }).waitFor({ timeout: TIMEOUT });
+  });
+  await deep.close();
+
+  // ---- phone layout ----
+  const phone = await ctx.newPage();
+  watch(phone, 'phone');
+  await phone.setViewportSize({ width: 390, height: 844 });
+  await check('phone: bottom navigation, filters collapsed, rows are touch-sized', phone, async () => {
+    await phone.goto(`${BASE}/#/packets`);
+    await phone.waitForSelector('.data-table tbody tr[data-key]', { timeout: TIMEOUT });
+    assert(await phone.locator('#bottom-nav').isVisible(), 'bottom nav visible');
+    assert(!(await phone.locator('#nav-links').isVisible()), 'top links hidden');
+    assert(!(await phone.locator('#packet-filters').isVisible()), 'filters collapsed');
+    await phone.click('.filters-toggle');
+    assert(await phone.locator('#packet-filters').isVisible(), 'filters open');
+    await until('touch-sized rows', async () => {
+      const box = await phone.locator('.data-table tbody tr[data-key]').first().boundingBox();
+      return box && box.height >= 40;
+    });
+    const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert(overflow <= 0, `page scrolls sideways by ${overflow}px`);
+  });
+  await phone.close();
+
+  await check('no console errors, no script from mesh data ran', null, async () => {
+    assert(consoleErrors.length === 0, consoleErrors.join(' | '));
+    assert(dialogs.length === 0, dialogs.join(' | '));
+  });
+} finally {
+  await browser.close();
+}
+console.log(failures ? `# ${failures} check(s) failed` : '# all checks passed');
+process.exit(failures ? 1 : 0);
