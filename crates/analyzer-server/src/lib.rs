@@ -32,7 +32,14 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let live = state.clone();
+    axum::serve(listener, router(state.clone()))
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            // WebSocket clients are told (close 1001) rather than dropped.
+            live.live().shutdown();
+        })
+        .await?;
+    state.live().drain(std::time::Duration::from_secs(2)).await;
+    Ok(())
 }

@@ -539,8 +539,6 @@ async fn ws_handler(
 /// Upgrades a request for any non-API path that asks for a WebSocket (the reference's
 /// static handler does this; the web UI connects to `/`), and passes everything else on.
 /// Installed by the router in front of every route.
-// Until `routes::router` installs it (one line there), only the tests use it.
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) async fn upgrade_any_path(
     State(state): State<AppState>,
     request: Request,

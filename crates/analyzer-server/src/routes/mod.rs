@@ -157,6 +157,10 @@ pub fn router(state: AppState) -> Router {
     let mut app = Router::new()
         .merge(api)
         .merge(ws)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::ws::upgrade_any_path,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), cors));
     let compression = &state.config().compression;
     if compression.gzip() {
