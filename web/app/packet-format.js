@@ -215,6 +215,27 @@ export function breakdown(rawHex, decoded) {
   return { bytes, fields, head };
 }
 
+/**
+ * The frame as one observer heard it: observations share the transmission's raw bytes but
+ * each has its own path, so the path length byte and path bytes are rebuilt from the
+ * observation's hops (not for TRACE, whose header path holds SNR values). Returns the hex
+ * unchanged when the hops already match or cannot be written.
+ */
+export function frameForHops(rawHex, hops) {
+  const bytes = hexBytes(rawHex);
+  const head = bytes && frameHeader(bytes);
+  if (!head || head.type === 9 || !Array.isArray(hops)) return rawHex;
+  const size = hops.length ? hops[0].length / 2 : head.hashSize;
+  if (!Number.isInteger(size) || size < 1 || size > 3 || hops.length > 63 || hops.length * size > 64) return rawHex;
+  if (!hops.every((hop) => hop.length === size * 2 && /^[0-9a-fA-F]+$/.test(hop))) return rawHex;
+  const current = hx(bytes, head.pathStart, head.pathBytes);
+  if (head.hashSize === size && current === hops.join('').toUpperCase()) return rawHex;
+  const out = [...bytes.subarray(0, head.pathLenOffset), ((size - 1) << 6) | hops.length];
+  for (const hop of hops) for (let i = 0; i < hop.length; i += 2) out.push(parseInt(hop.substr(i, 2), 16));
+  out.push(...bytes.subarray(head.payloadStart));
+  return out.map((b) => b.toString(16).padStart(2, '0')).join('').toUpperCase();
+}
+
 /** The hop list of a packet: from `path_json` (a JSON array string) or an array. */
 export function hopsOf(pathJson) {
   const v = Array.isArray(pathJson) ? pathJson : parseJson(pathJson);

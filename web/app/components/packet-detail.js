@@ -3,7 +3,7 @@
 // packet page. Every value is set as text.
 
 import { h } from '../dom.js';
-import { breakdown, hopsOf, parseJson, summary, typeName, ROUTE_TYPES, isTransport } from '../packet-format.js';
+import { breakdown, frameForHops, hopsOf, parseJson, summary, typeName, ROUTE_TYPES, isTransport } from '../packet-format.js';
 import { absolute, ago, toMillis } from '../time.js';
 import { typeBadge, iataBadge, pathChips, copyText } from './ui.js';
 
@@ -23,13 +23,15 @@ export function packetDetail(data, options = {}) {
   const observations = Array.isArray(data.observations) ? data.observations : [];
   const index = Math.max(0, observations.findIndex((o) => String(o.id) === String(options.obsId)));
   const obs = observations[index] || null;
-  const raw = obs?.raw_hex || packet.raw_hex || '';
+  const txRaw = obs?.raw_hex || packet.raw_hex || '';
   const decodedJson = obs?.decoded_json || packet.decoded_json;
   const payload = parseJson(decodedJson) || {};
   const typeCode = Number(packet.payload_type);
   const route = Number(packet.route_type);
   const type = typeName(typeCode);
   const hops = hopsOf(obs ? obs.path_json : packet.path_json);
+  // The bytes this observer received: its own path in the transmission's frame.
+  const raw = frameForHops(txRaw, hops);
   const bd = breakdown(raw, payload);
 
   const title = h('div.detail-title', null,
@@ -89,6 +91,7 @@ export function packetDetail(data, options = {}) {
 
   const bytes = h('details.bytes', { open: window.innerWidth > 480 },
     h('summary', { text: `Raw bytes (${bd.bytes.length})` }),
+    raw !== txRaw ? h('p.muted.note', { text: "Path bytes as this observer received them (the stored frame carries another observer's path)." }) : null,
     byteView(bd));
 
   const parts = [head, sub, message, facts, actions, bytes];
