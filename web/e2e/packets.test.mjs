@@ -213,6 +213,29 @@ try {
     assert((await page.getAttribute('.data-table th[aria-sort="descending"]', 'aria-sort')) === 'descending', 'aria-sort');
   });
 
+  await check('columns resize by dragging and the width is remembered', page, async () => {
+    const th = page.locator('.data-table th', { hasText: 'Observer' });
+    const before = (await th.boundingBox()).width;
+    const handle = (await th.locator('.col-resize').boundingBox());
+    await page.mouse.move(handle.x + handle.width / 2, handle.y + handle.height / 2);
+    await page.mouse.down();
+    await page.mouse.move(handle.x + 80, handle.y + handle.height / 2, { steps: 5 });
+    await page.mouse.up();
+    const after = (await th.boundingBox()).width;
+    assert(after > before + 50, `width ${before} → ${after}`);
+    const saved = await page.evaluate(() => JSON.parse(localStorage.getItem('meshcore-pkt-col-widths') || '{}'));
+    assert(saved.observer > 0, `stored widths: ${JSON.stringify(saved)}`);
+  });
+
+  await check('group by hash off lists observations, on again groups', page, async () => {
+    await page.uncheck('#group-by-hash');
+    await until('ungrouped rows', async () => (await page.locator('.data-table tbody tr[data-key^="o:"]').count()) > 0);
+    assert((await hashOf(page)).includes('group=0'), `URL: ${await hashOf(page)}`);
+    await page.check('#group-by-hash');
+    await until('grouped rows', async () => (await page.locator('.data-table tbody tr[data-key^="g:"]').count()) > 0);
+    assert(!(await hashOf(page)).includes('group='), `URL: ${await hashOf(page)}`);
+  });
+
   await check('paste-a-frame decoder decodes via POST /api/decode', page, async () => {
     await page.getByRole('button', { name: 'Decode…' }).click();
     const dialog = page.locator('dialog.decoder');

@@ -108,6 +108,7 @@ export class DataTable {
     clear(this.colgroup);
     clear(this.headRow);
     const cols = this.visibleColumns();
+    this.fitWidth();
     cols.forEach((col, index) => {
       const width = this.widths[col.key] || col.width;
       const c = h('col');
@@ -138,6 +139,12 @@ export class DataTable {
     });
   }
 
+  /** Sets the table's width to the sum of its columns (it still fills the container). */
+  fitWidth() {
+    const total = this.visibleColumns().reduce((sum, c) => sum + (this.widths[c.key] || c.width), 0);
+    this.table.style.width = `${total}px`;
+  }
+
   resizer(col, colEl) {
     const handle = h('span.col-resize', { 'aria-hidden': 'true', title: 'Drag to resize' });
     handle.addEventListener('pointerdown', (e) => {
@@ -150,6 +157,7 @@ export class DataTable {
         const w = Math.max(MIN_WIDTH, Math.round(start + ev.clientX - startX));
         colEl.style.width = `${w}px`;
         this.widths[col.key] = w;
+        this.fitWidth();
       };
       const up = () => {
         handle.removeEventListener('pointermove', move);
