@@ -290,6 +290,33 @@ try {
   });
   await deep.close();
 
+  // ---- warm-up banner (the server's answers are intercepted to look like a startup load) ----
+  const warm = await ctx.newPage();
+  watch(warm, 'warm-up');
+  await check('warm-up banner while the server loads, gone when ready', warm, async () => {
+    let ready = false;
+    await warm.route('**/api/stats', async (route) => {
+      const response = await route.fetch();
+      await route.fulfill({ response, headers: { ...response.headers(), 'x-corescope-load-status': ready ? 'ready' : 'loading; progress=10' } });
+    });
+    await warm.route('**/api/healthz', async (route) => {
+      await route.fulfill({
+        contentType: 'application/json',
+        body: JSON.stringify(ready ? { ready: true, loadState: { loadComplete: true, backgroundLoadComplete: true } }
+          : { ready: false, loadState: { loadComplete: false, backgroundLoadComplete: false, backgroundLoadProgress: 42 } }),
+      });
+    });
+    await warm.goto(`${BASE}/#/packets`);
+    const banner = warm.locator('#load-banner');
+    await banner.waitFor({ state: 'visible', timeout: TIMEOUT });
+    const text = await banner.innerText();
+    assert(text.includes('Loading historical data') && text.includes('42'), `banner: ${text}`);
+    assert((await banner.getAttribute('role')) === 'status', 'banner is a status region');
+    ready = true;
+    await banner.waitFor({ state: 'hidden', timeout: TIMEOUT });
+  });
+  await warm.close();
+
   // ---- phone layout ----
   const phone = await ctx.newPage();
   watch(phone, 'phone');

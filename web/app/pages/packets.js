@@ -317,11 +317,11 @@ function packetsView(el, ctx) {
       { key: 'size', label: 'Size', width: 56, sortable: true, className: 'num', title: 'Frame size in bytes', render: (r) => facts(r).size },
       { key: 'hb', label: 'HB', width: 44, sortable: true, className: 'num', title: 'Path hash size in bytes', render: (r) => (r.payload_type === 9 ? '—' : facts(r).head?.hashSize ?? '') },
       { key: 'type', label: 'Type', width: 130, sortable: true, defaultDir: 'asc', render: (r) => typeBadge(typeName(r.payload_type), isTransport(r.route_type)) },
-      { key: 'observer', label: 'Observer', width: 170, sortable: true, defaultDir: 'asc', render: (r) => h('span.observer-cell', null,
+      { key: 'observer', label: 'Observer', width: 230, sortable: true, defaultDir: 'asc', render: (r) => h('span.observer-cell', null,
         h('span.ellipsis', { text: r.observer_name || r.observer_id || '—' }),
         ...(r.iatas || []).slice(0, 2).map(iataBadge),
         (r.iatas || []).length > 2 ? h('span.badge.more', { text: `+${r.iatas.length - 2}` }) : null) },
-      { key: 'path', label: 'Path', width: 200, sortable: true, render: (r) => pathChips(facts(r).hops, 3) },
+      { key: 'path', label: 'Path', width: 210, sortable: true, render: (r) => pathChips(facts(r).hops, 3) },
       { key: 'count', label: 'Rpt', width: 56, sortable: true, className: 'num', title: 'Observations (how many times observers heard it)', render: (r) => (r.kind === 'child' ? '' : r.count) },
       { key: 'details', label: 'Details', width: 320, render: (r) => h('span.ellipsis', { text: summary(facts(r).payload, r.payload_type) }) },
     ];
