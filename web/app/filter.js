@@ -247,6 +247,43 @@ export function compileFilter(source) {
   };
 }
 
+const OPERATORS = ['==', '!=', '>', '<', '>=', '<=', 'contains', 'starts_with', 'ends_with', 'in', 'between', 'after', 'before'];
+const TYPE_VALUES = ['ADVERT', 'GRP_TXT', 'TXT_MSG', 'REQ', 'RESPONSE', 'ACK', 'GRP_DATA', 'ANON_REQ', 'PATH', 'TRACE', 'MULTIPART', 'CONTROL', 'RAW_CUSTOM'];
+const ROUTE_VALUES = ['FLOOD', 'DIRECT', 'TRANSPORT_FLOOD', 'TRANSPORT_DIRECT'];
+
+/**
+ * What may come at the caret of a filter expression: field names (plus `extraFields`, e.g.
+ * payload keys seen in the data) where a comparison starts, operators after a field, and
+ * the enum values after `type ==` / `route ==`. Returns `{ start, items }`.
+ */
+export function filterSuggestions(text, caret, extraFields = []) {
+  const head = text.slice(0, caret);
+  const m = /[A-Za-z0-9_.]*$/.exec(head);
+  const word = m ? m[0] : '';
+  const start = caret - word.length;
+  const before = head.slice(0, start).trimEnd();
+  const prev = /(\S+)\s*$/.exec(before)?.[1] ?? '';
+  const prev2 = /(\S+)\s+\S+\s*$/.exec(before)?.[1] ?? '';
+  const lower = word.toLowerCase();
+  const pick = (list) => list.filter((v) => v.value.toLowerCase().startsWith(lower) && v.value.toLowerCase() !== lower);
+  if (/^(==|!=|in)$/.test(prev) && /^(type|route)$/i.test(prev2)) {
+    const values = prev2.toLowerCase() === 'type' ? TYPE_VALUES : ROUTE_VALUES;
+    return { start, items: pick(values.map((value) => ({ value }))) };
+  }
+  const fieldNames = FIELDS.map(([name]) => name).filter((n) => !n.includes('<'));
+  const isField = (t) => fieldNames.includes(t.toLowerCase()) || t.toLowerCase().startsWith('payload.');
+  if (prev && isField(prev) && !/[()!&|]$/.test(prev)) {
+    return { start, items: pick(OPERATORS.map((value) => ({ value }))) };
+  }
+  if (!prev || /^(&&|\|\||!|\()$/.test(prev) || prev.endsWith('(') || prev.endsWith('!')) {
+    if (!word) return { start, items: [] };
+    const items = FIELDS.filter(([n]) => !n.includes('<')).map(([value, hint]) => ({ value, hint }))
+      .concat(extraFields.map((value) => ({ value, hint: 'payload field' })));
+    return { start, items: pick(items) };
+  }
+  return { start, items: [] };
+}
+
 /** Reads `payload.a.b` style paths from an object. */
 export function dig(obj, path) {
   let cur = obj;

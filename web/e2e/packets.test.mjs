@@ -203,6 +203,24 @@ try {
     await until('the filter to clear', async () => !(await hashOf(page)).includes('filter='));
   });
 
+  await check('filter autocomplete suggests fields, operators and values', page, async () => {
+    const input = page.locator('#filter-expr');
+    await input.fill('');
+    await input.pressSequentially('ty');
+    await page.locator('.autocomplete [role="option"]', { hasText: 'type' }).first().waitFor({ timeout: TIMEOUT });
+    await input.press('ArrowDown');
+    await input.press('Enter');
+    assert((await input.inputValue()) === 'type ', `after accepting a field: "${await input.inputValue()}"`);
+    await input.pressSequentially('== AD');
+    await page.locator('.autocomplete [role="option"]', { hasText: 'ADVERT' }).waitFor({ timeout: TIMEOUT });
+    await input.press('ArrowDown');
+    await input.press('Tab');
+    assert((await input.inputValue()) === 'type == ADVERT ', `after accepting a value: "${await input.inputValue()}"`);
+    await input.press('Escape');
+    await input.fill('');
+    await until('the filter to clear', async () => !(await hashOf(page)).includes('filter='));
+  });
+
   await check('sorting by a column header is kept in the URL', page, async () => {
     await page.locator('.data-table th button', { hasText: 'Size' }).click();
     await until('sort in the URL', async () => (await hashOf(page)).includes('sort=size'));

@@ -9,7 +9,8 @@ import { h, replace, stored, store, debounce } from '../dom.js';
 import { api, post, withQuery, listOf } from '../api.js';
 import { subscribe } from '../ws.js';
 import * as router from '../router.js';
-import { compileFilter, dig, FIELDS, FilterError } from '../filter.js';
+import { compileFilter, dig, FIELDS, FilterError, filterSuggestions } from '../filter.js';
+import { attachAutocomplete } from '../components/autocomplete.js';
 import {
   PAYLOAD_TYPES, TYPE_LABELS, ROUTE_TYPES, typeName, isTransport, hopsOf, parseJson, summary,
   hashHue, frameHeader, hexBytes,
@@ -611,6 +612,19 @@ function packetsView(el, ctx) {
     }
   }));
 
+  /** `payload.*` paths seen in a sample of the loaded rows, for autocomplete. */
+  function payloadKeys() {
+    const keys = new Set();
+    for (const row of rows.slice(0, 300)) {
+      for (const [k, v] of Object.entries(facts(row).payload)) {
+        if (v && typeof v === 'object' && !Array.isArray(v)) {
+          for (const sub of Object.keys(v)) keys.add(`payload.${k}.${sub}`);
+        } else keys.add(`payload.${k}`);
+      }
+    }
+    return [...keys].sort();
+  }
+
   // ---- controls ----
   const applyExpr = debounce(() => {
     state.filter = exprInput.value.trim();
@@ -618,6 +632,7 @@ function packetsView(el, ctx) {
     writeUrl();
     refresh();
   }, 300);
+  attachAutocomplete(exprInput, (text, caret) => filterSuggestions(text, caret, payloadKeys()), applyExpr);
   exprInput.addEventListener('input', applyExpr);
   exprInput.addEventListener('keydown', (e) => { if (e.key === 'Enter') { e.preventDefault(); applyExpr(); } });
   savedSelect.addEventListener('change', () => {
