@@ -37,6 +37,7 @@ const SAVED_FILTERS = [
   ['Recent', 'age < 5m'],
 ];
 const COLS_KEY = 'packets-visible-cols';
+const USER_FILTERS_KEY = 'corescope_saved_filters_v1';
 
 /** Builds a table row from a grouped `/api/packets` row or a transmission. */
 function groupRow(p) {
@@ -235,9 +236,19 @@ function packetsView(el, ctx) {
   });
   const exprError = h('span.error-text', { id: 'filter-error', role: 'alert' });
   const shown = h('span.muted.showing', { 'aria-live': 'polite' });
-  const savedSelect = h('select', { 'aria-label': 'Saved filters' },
-    h('option', { value: '', text: '★ Saved filters' }),
-    ...SAVED_FILTERS.map(([label, expr]) => h('option', { value: expr, text: `${label}: ${expr}` })));
+  const savedSelect = h('select', { 'aria-label': 'Saved filters' });
+  const fillSaved = () => {
+    const mine = userFilters();
+    replace(savedSelect,
+      h('option', { value: '', text: '★ Saved filters' }),
+      h('optgroup', { label: 'Built in' }, ...SAVED_FILTERS.map(([label, expr]) => h('option', { value: `use:${expr}`, text: `${label}: ${expr}` }))),
+      Array.isArray(mine) && mine.length ? h('optgroup', { label: 'Mine (this browser)' },
+        ...mine.map((f) => h('option', { value: `use:${f.expr}`, text: `${f.name}: ${f.expr}` }))) : null,
+      h('optgroup', { label: 'Manage' },
+        h('option', { value: 'save', text: 'Save current filter…' }),
+        Array.isArray(mine) && mine.length ? h('option', { value: 'delete', text: 'Delete a saved filter…' }) : null));
+  };
+  fillSaved();
   const help = h('details.popover.help', null, h('summary.button', { title: 'Filter language help', text: '? Help' }), filterHelp());
 
   const windowSelect = h('select', { 'aria-label': 'Time window' },
@@ -281,6 +292,10 @@ function packetsView(el, ctx) {
   table.setHidden([...hiddenCols]);
 
   const pane = h('aside.detail-pane', { 'aria-label': 'Packet detail', hidden: true, tabindex: '-1' });
+  // Below 1024 px the pane overlays the list; the backdrop closes it.
+  const backdrop = h('div.detail-backdrop', { hidden: true, 'aria-hidden': 'true' });
+  backdrop.addEventListener('click', () => closeDetail());
+  const overlay = window.matchMedia('(max-width: 1023px)');
   const listStatus = h('div.list-status', { role: 'status' });
 
   el.classList.add('packets-page');
@@ -289,7 +304,7 @@ function packetsView(el, ctx) {
       h('div.head-actions', null, refreshBtn, pauseBtn, byopBtn, filtersToggle)),
     h('div.expr-bar', null, exprInput, savedSelect, help, h('div.expr-status', null, exprError, shown)),
     filters,
-    h('div.split', null, h('div.list', null, listStatus, table.el), pane));
+    h('div.split', null, h('div.list', null, listStatus, table.el), backdrop, pane));
 
   buildColumnsMenu();
 
@@ -483,7 +498,9 @@ function packetsView(el, ctx) {
 
   async function openDetail(id, obsId) {
     const seq = ++detailSeq;
+    const wasHidden = pane.hidden;
     pane.hidden = false;
+    backdrop.hidden = false;
     el.classList.add('has-detail');
     pane.setAttribute('aria-busy', 'true');
     if (!pane.firstChild) pane.appendChild(h('p.muted.pad', { text: 'Loading…' }));
@@ -496,6 +513,7 @@ function packetsView(el, ctx) {
         writeUrl();
         table.setSelected(`g:${hash}`, true);
       }
+      if (wasHidden && overlay.matches) setTimeout(() => pane.focus({ preventScroll: true }), 0);
       replace(pane, packetDetail(data, {
         obsId,
         onClose: closeDetail,
@@ -521,6 +539,7 @@ function packetsView(el, ctx) {
     state.selected = null;
     state.obs = null;
     pane.hidden = true;
+    backdrop.hidden = true;
     replace(pane);
     el.classList.remove('has-detail');
     table.setSelected(null);
@@ -592,7 +611,10 @@ function packetsView(el, ctx) {
     setTimeout(() => { for (const r of rows) r.fresh = false; }, 1200);
   }
 
+  const reloadAfterLag = debounce(() => { if (!state.paused) load(); }, 1000);
   unsubs.push(subscribe((message) => {
+    // The server skipped messages for this client: reload what was missed.
+    if (message.type === 'lagged') { reloadAfterLag(); return; }
     if (message.type !== 'packet') return;
     const d = message.data?.packet || message.data;
     if (!liveAccepts(d)) return;
@@ -636,10 +658,26 @@ function packetsView(el, ctx) {
   exprInput.addEventListener('input', applyExpr);
   exprInput.addEventListener('keydown', (e) => { if (e.key === 'Enter') { e.preventDefault(); applyExpr(); } });
   savedSelect.addEventListener('change', () => {
-    if (!savedSelect.value) return;
-    exprInput.value = savedSelect.value;
+    const value = savedSelect.value;
     savedSelect.value = '';
-    applyExpr();
+    const list = userFilters();
+    if (value.startsWith('use:')) {
+      exprInput.value = value.slice(4);
+      applyExpr();
+    } else if (value === 'save') {
+      const expr = exprInput.value.trim();
+      if (!expr || filterError) { toast('Type a valid filter expression first', 'error'); return; }
+      const name = window.prompt('Name for this filter', expr)?.trim();
+      if (!name) return;
+      store(USER_FILTERS_KEY, [...list.filter((f) => f.name !== name), { name, expr }]);
+      fillSaved();
+      toast(`Saved "${name}"`);
+    } else if (value === 'delete') {
+      const name = window.prompt(`Delete which filter? (${list.map((f) => f.name).join(', ')})`)?.trim();
+      if (!name) return;
+      store(USER_FILTERS_KEY, list.filter((f) => f.name !== name));
+      fillSaved();
+    }
   });
   windowSelect.addEventListener('change', () => {
     state.window = Number(windowSelect.value) || 0;
@@ -735,6 +773,14 @@ function packetsView(el, ctx) {
     loadSeq += 1;
     detailSeq += 1;
   };
+}
+
+/** The filters this browser saved (`[{name, expr}]`; anything else in the key is ignored). */
+function userFilters() {
+  const list = stored(USER_FILTERS_KEY, []);
+  return Array.isArray(list)
+    ? list.filter((f) => f && typeof f.name === 'string' && typeof f.expr === 'string')
+    : [];
 }
 
 function parseSort(value) {
