@@ -195,9 +195,9 @@ try {
     assert(await page.locator('.showing').innerText().then((t) => /Showing \d+ of \d+/.test(t)), 'counter shown');
     await page.fill('#filter-expr', `payload.name == "${XSS.replace(/"/g, '\\"')}"`);
     await until('one row', async () => (await page.locator('.data-table tbody tr[data-key]').count()) === 1);
-    await page.selectOption('select[aria-label="Saved filters"]', 'use:type == TRACE');
-    await until('the saved filter applied', async () => (await page.inputValue('#filter-expr')) === 'type == TRACE'
-      && (await hashOf(page)).includes('TRACE'));
+    await page.selectOption('select[aria-label="Saved filters"]', 'use:type == GRP_TXT');
+    await until('the saved filter applied', async () => (await page.inputValue('#filter-expr')) === 'type == GRP_TXT'
+      && (await hashOf(page)).includes('GRP_TXT'));
     await page.fill('#filter-expr', 'snr >');
     await until('an error message', async () => (await page.locator('#filter-error').innerText()).length > 0);
     assert(await page.locator('#filter-expr.invalid').count() === 1, 'input marked invalid');
