@@ -27,6 +27,7 @@ const DEFAULT_WINDOW = 15;
 const PAGE_LIMIT = 2000;
 const MAX_ROWS = window.matchMedia('(max-width: 640px)').matches ? 1000 : 50_000;
 const MAX_PAUSED = 2000;
+const LIVE_BATCH_MS = 250;
 const SAVED_FILTERS = [
   ['Adverts only', 'type == ADVERT'],
   ['Channel traffic', 'type == GRP_TXT'],
@@ -571,6 +572,7 @@ function packetsView(el, ctx) {
 
   function merge(batch) {
     const nowIso = new Date().toISOString();
+    const fresh = [];
     for (const d of batch) {
       const obs = {
         id: undefined, observer_id: d.observer_id, observer_name: d.observer_name,
@@ -587,9 +589,11 @@ function packetsView(el, ctx) {
           if (obs.observer_iata && !existing.iatas.includes(obs.observer_iata)) existing.iatas.push(obs.observer_iata);
           if (expanded.has(d.hash)) loadChildren(d.hash);
           existing.fresh = true;
+          fresh.push(existing);
         } else {
           const row = groupRow({ ...tx, latest: nowIso, observer_iata: obs.observer_iata });
           row.fresh = true;
+          fresh.push(row);
           rows.unshift(row);
           byHash.set(d.hash, row);
           total += 1;
@@ -598,6 +602,7 @@ function packetsView(el, ctx) {
         const row = obsRow(tx, obs, 'obs');
         row.key = `l:${d.hash}:${d.observer_id}:${Math.random().toString(36).slice(2)}`;
         row.fresh = true;
+        fresh.push(row);
         rows.unshift(row);
         if (!byHash.has(d.hash)) byHash.set(d.hash, row);
         total += 1;
@@ -608,7 +613,7 @@ function packetsView(el, ctx) {
       for (const r of rows.splice(MAX_ROWS)) if (byHash.get(r.hash) === r) byHash.delete(r.hash);
     }
     refresh();
-    setTimeout(() => { for (const r of rows) r.fresh = false; }, 1200);
+    setTimeout(() => { for (const r of fresh) r.fresh = false; }, 1200);
   }
 
   const reloadAfterLag = debounce(() => { if (!state.paused) load(); }, 1000);
@@ -624,13 +629,15 @@ function packetsView(el, ctx) {
       return;
     }
     queue.push(d);
+    // Merge in batches (at most four re-sorts a second, then on the next animation frame),
+    // so a busy mesh does not re-sort a large list for every message.
     if (!frame) {
-      frame = requestAnimationFrame(() => {
+      frame = setTimeout(() => requestAnimationFrame(() => {
         frame = 0;
         const batch = queue;
         queue = [];
         merge(batch);
-      });
+      }), LIVE_BATCH_MS);
     }
   }));
 
@@ -768,7 +775,7 @@ function packetsView(el, ctx) {
 
   return () => {
     unsubs.forEach((u) => u());
-    if (frame) cancelAnimationFrame(frame);
+    clearTimeout(frame);
     document.removeEventListener('keydown', onKey);
     loadSeq += 1;
     detailSeq += 1;
