@@ -273,6 +273,14 @@ impl AppState {
         if packet.advert.is_some() {
             self.inner.nodes_changed.store(true, Ordering::Relaxed);
         }
+        // A first packet from a new observer: its row exists now, the snapshot lacks it.
+        if let Some(idx) = write.observer_idx
+            && self
+                .observers_now()
+                .is_some_and(|dir| dir.by_idx(idx).is_none())
+        {
+            self.inner.observers_changed.store(true, Ordering::Relaxed);
+        }
         self.inner.live.publish(self, packet, write);
     }
 
@@ -368,5 +376,57 @@ impl AppState {
         })
         .await
         .map_err(|e| ApiError::internal("database task failed", e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use analyzer_db::{ContentHash, ObservationWrite};
+
+    fn packet() -> PacketObservation {
+        PacketObservation {
+            hash: ContentHash([1; 8]),
+            raw_hex: "1100".into(),
+            route_type: 1,
+            payload_type: 4,
+            payload_version: 0,
+            decoded_json: "{}".into(),
+            channel_hash: None,
+            scope_name: None,
+            from_pubkey: None,
+            observer: None,
+            direction: None,
+            snr: None,
+            rssi: None,
+            score: None,
+            path_json: "[]".into(),
+            resolved_path: None,
+            received_at: 1_767_225_600,
+            advert: None,
+        }
+    }
+
+    /// The first packet of a new observer must make the observers snapshot reload, or lists
+    /// show that observer's packets without a name until the snapshot expires.
+    #[tokio::test]
+    async fn a_packet_from_an_unknown_observer_marks_the_snapshot_stale() {
+        use analyzer_sqlite::{OpenOptions, SqliteReader, SqliteStorage};
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("empty.db");
+        drop(SqliteStorage::open(&db, OpenOptions::default()).unwrap());
+        let reader: Box<dyn StorageReader + Send> =
+            Box::new(SqliteReader::open(&db, &OpenOptions::default()).unwrap());
+        let state = AppState::builder(Arc::new(Mutex::new(reader)), Store::new()).build();
+        assert!(state.observers().await.unwrap().rows().is_empty());
+        assert!(!state.inner.observers_changed.load(Ordering::Relaxed));
+        let write = PacketWrite {
+            transmission_id: 1,
+            new_transmission: true,
+            observation: ObservationWrite::Inserted(1),
+            observer_idx: Some(7),
+        };
+        state.publish_live(&packet(), &write);
+        assert!(state.inner.observers_changed.load(Ordering::Relaxed));
     }
 }
