@@ -13,6 +13,13 @@ mod simulate;
 
 use std::process::ExitCode;
 
+/// mimalloc instead of the system allocator: glibc keeps a heap arena per thread that touched
+/// memory (tokio workers, the blocking pool, the loader), and freed chunks stay resident in
+/// each; on the 325K/7.1M benchmark database the server's resident size after the load and an
+/// API sweep went from 1.12-1.72 GB (glibc) to the figure in the README.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 
 /// Self-hosted analyzer for MeshCore LoRa mesh networks.
