@@ -37,6 +37,7 @@ mod q_follow;
 pub mod q_nodes;
 pub mod q_observers;
 pub mod q_packets;
+mod q_scan;
 
 /// A cheap, cloneable handle on the shared store; every clone sees the same data.
 #[derive(Clone, Default)]
@@ -1027,103 +1028,8 @@ impl StoreData {
             Some(f) => f,
             None => return PacketsAnswer::Page(PacketPage::default()),
         };
-        let page = match self.candidates(&filter) {
-            Some(mut slots) => {
-                slots.sort_unstable();
-                slots.dedup();
-                let mut hits: Vec<(i64, u32)> = slots
-                    .into_iter()
-                    .filter_map(|s| {
-                        self.tx(s)
-                            .filter(|tx| filter.matches(self, tx))
-                            .map(|tx| (tx.id, s))
-                    })
-                    .collect();
-                match q.order {
-                    Order::NewestFirst => hits.sort_unstable_by_key(|&(id, _)| Reverse(id)),
-                    Order::OldestFirst => hits.sort_unstable_by_key(|&(id, _)| id),
-                }
-                PacketPage {
-                    total: hits.len(),
-                    packets: hits
-                        .iter()
-                        .skip(q.offset)
-                        .take(q.limit)
-                        .filter_map(|&(_, s)| self.summary(s))
-                        .collect(),
-                }
-            }
-            None => {
-                let ordered: Box<dyn Iterator<Item = &(i64, u32)>> = match q.order {
-                    Order::NewestFirst => Box::new(self.order.iter().rev()),
-                    Order::OldestFirst => Box::new(self.order.iter()),
-                };
-                if filter.is_empty() {
-                    PacketPage {
-                        total: self.order.len(),
-                        packets: ordered
-                            .skip(q.offset)
-                            .take(q.limit)
-                            .filter_map(|&(_, s)| self.summary(s))
-                            .collect(),
-                    }
-                } else {
-                    let mut total = 0;
-                    let mut packets = Vec::new();
-                    for &(_, s) in ordered {
-                        if self.tx(s).is_some_and(|tx| filter.matches(self, tx)) {
-                            if total >= q.offset && packets.len() < q.limit {
-                                packets.extend(self.summary(s));
-                            }
-                            total += 1;
-                        }
-                    }
-                    PacketPage { total, packets }
-                }
-            }
-        };
+        let page = self.list_page(&filter, None, q.order, q.offset, q.limit);
         PacketsAnswer::Page(page)
-    }
-
-    /// Slots from the most selective index the query names, or `None` to scan everything.
-    fn candidates(&self, f: &Filter) -> Option<Vec<u32>> {
-        if let Some(h) = f.hash {
-            return Some(self.by_hash.get(&h).copied().into_iter().collect());
-        }
-        let mut options: Vec<Vec<&[u32]>> = Vec::new();
-        if let Some(observers) = &f.observers {
-            options.push(
-                observers
-                    .iter()
-                    .filter_map(|&o| self.by_observer.get(o as usize))
-                    .map(Vec::as_slice)
-                    .collect(),
-            );
-        }
-        if let Some(node) = &f.node {
-            options.push(self.node_lists(node));
-        }
-        if let Some(channel) = f.channel {
-            options.push(
-                self.by_channel
-                    .get(&channel)
-                    .map(Vec::as_slice)
-                    .into_iter()
-                    .collect(),
-            );
-        }
-        if let Some(t) = f.payload_type {
-            options.push(vec![
-                self.by_type[usize::from(t).min(TYPE_BUCKETS - 1)].as_slice(),
-            ]);
-        }
-        let size = |lists: &Vec<&[u32]>| lists.iter().map(|l| l.len()).sum::<usize>();
-        let best = options.into_iter().min_by_key(size)?;
-        // A scan of the id order beats collecting and sorting most of the store.
-        if size(&best) > self.order.len() / 4 {
-            return None;
-        }
-        Some(best.concat())
     }
 
     fn node_lists(&self, node: &NodeFilter) -> Vec<&[u32]> {
@@ -1265,17 +1171,6 @@ impl Filter {
             since: q.since,
             until: q.until,
         })
-    }
-
-    fn is_empty(&self) -> bool {
-        self.payload_type.is_none()
-            && self.route_type.is_none()
-            && self.hash.is_none()
-            && self.observers.is_none()
-            && self.node.is_none()
-            && self.channel.is_none()
-            && self.since.is_none()
-            && self.until.is_none()
     }
 
     fn matches(&self, data: &StoreData, tx: &Tx) -> bool {

@@ -143,9 +143,9 @@ impl Store {
 }
 
 /// The region and area predicates, resolved to interned ids.
-struct Extra {
-    region: Option<Vec<u32>>,
-    originators: Option<Vec<u32>>,
+pub(super) struct Extra {
+    pub(super) region: Option<Vec<u32>>,
+    pub(super) originators: Option<Vec<u32>>,
 }
 
 impl Extra {
@@ -184,7 +184,7 @@ impl Extra {
         self.region.is_none() && self.originators.is_none()
     }
 
-    fn matches(&self, tx: &Tx) -> bool {
+    pub(super) fn matches(&self, tx: &Tx) -> bool {
         self.region
             .as_ref()
             .is_none_or(|r| tx.obs.iter().any(|o| r.contains(&o.observer)))
@@ -203,39 +203,6 @@ impl StoreData {
         (before(since) || before(until)).then_some(oldest)
     }
 
-    /// Slots matching both predicates, sorted by id; `None` when the caller should scan
-    /// the id order instead (no selective index).
-    fn selective_candidates(&self, filter: &Filter, extra: &Extra) -> Option<Vec<u32>> {
-        let mut options: Vec<Vec<u32>> = Vec::new();
-        if let Some(list) = self.candidates(filter) {
-            options.push(list);
-        }
-        if let Some(region) = &extra.region {
-            let lists: Vec<&[u32]> = region
-                .iter()
-                .filter_map(|&o| self.by_observer.get(o as usize))
-                .map(Vec::as_slice)
-                .collect();
-            if lists.iter().map(|l| l.len()).sum::<usize>() <= self.order.len() / 4 {
-                options.push(lists.concat());
-            }
-        }
-        if let Some(keys) = &extra.originators {
-            let lists: Vec<&[u32]> = keys
-                .iter()
-                .filter_map(|k| self.by_node.get(k))
-                .map(Vec::as_slice)
-                .collect();
-            if lists.iter().map(|l| l.len()).sum::<usize>() <= self.order.len() / 4 {
-                options.push(lists.concat());
-            }
-        }
-        let mut best = options.into_iter().min_by_key(Vec::len)?;
-        best.sort_unstable();
-        best.dedup();
-        Some(best)
-    }
-
     fn packet_list(&self, q: &PacketListQuery) -> PacketsAnswer {
         if let Some(oldest_loaded) = self.before_window(q.base.since, q.base.until) {
             return PacketsAnswer::BeforeLoadedWindow { oldest_loaded };
@@ -246,45 +213,13 @@ impl StoreData {
         if extra.is_empty() {
             return self.packets(&q.base);
         }
-        let hit = |tx: &Tx| filter.matches(self, tx) && extra.matches(tx);
-        let page = match self.selective_candidates(&filter, &extra) {
-            Some(slots) => {
-                let mut hits: Vec<(i64, u32)> = slots
-                    .into_iter()
-                    .filter_map(|s| self.tx(s).filter(|tx| hit(tx)).map(|tx| (tx.id, s)))
-                    .collect();
-                match q.base.order {
-                    Order::NewestFirst => hits.sort_unstable_by_key(|&(id, _)| Reverse(id)),
-                    Order::OldestFirst => hits.sort_unstable_by_key(|&(id, _)| id),
-                }
-                PacketPage {
-                    total: hits.len(),
-                    packets: hits
-                        .iter()
-                        .skip(q.base.offset)
-                        .take(q.base.limit)
-                        .filter_map(|&(_, s)| self.summary(s))
-                        .collect(),
-                }
-            }
-            None => {
-                let ordered: Box<dyn Iterator<Item = &(i64, u32)>> = match q.base.order {
-                    Order::NewestFirst => Box::new(self.order.iter().rev()),
-                    Order::OldestFirst => Box::new(self.order.iter()),
-                };
-                let mut total = 0;
-                let mut packets = Vec::new();
-                for &(_, s) in ordered {
-                    if self.tx(s).is_some_and(hit) {
-                        if total >= q.base.offset && packets.len() < q.base.limit {
-                            packets.extend(self.summary(s));
-                        }
-                        total += 1;
-                    }
-                }
-                PacketPage { total, packets }
-            }
-        };
+        let page = self.list_page(
+            &filter,
+            Some(&extra),
+            q.base.order,
+            q.base.offset,
+            q.base.limit,
+        );
         PacketsAnswer::Page(page)
     }
 
@@ -295,27 +230,12 @@ impl StoreData {
         let (Some(filter), Some(extra)) = (Filter::new(self, &q.base), Extra::new(self, q)) else {
             return GroupedAnswer::Page(GroupedPage::default());
         };
-        let hit = |tx: &Tx| filter.matches(self, tx) && extra.matches(tx);
         // (last_seen, id, slot) of every match; only the page is sorted fully.
-        let mut hits: Vec<(i64, i64, u32)> = match self.selective_candidates(&filter, &extra) {
-            Some(slots) => slots
-                .into_iter()
-                .filter_map(|s| {
-                    self.tx(s)
-                        .filter(|tx| hit(tx))
-                        .map(|tx| (tx.last_seen, tx.id, s))
-                })
-                .collect(),
-            None => self
-                .order
-                .iter()
-                .filter_map(|&(_, s)| {
-                    self.tx(s)
-                        .filter(|tx| hit(tx))
-                        .map(|tx| (tx.last_seen, tx.id, s))
-                })
-                .collect(),
-        };
+        let matcher = super::q_scan::Matcher::new(self, &filter, Some(&extra));
+        let mut hits: Vec<(i64, i64, u32)> = Vec::new();
+        matcher.for_each(self, Order::OldestFirst, |slot, tx| {
+            hits.push((tx.last_seen, tx.id, slot));
+        });
         let total = hits.len();
         let end = q.base.offset.saturating_add(q.base.limit).min(total);
         let newest_first = |a: &(i64, i64, u32), b: &(i64, i64, u32)| (b.0, b.1).cmp(&(a.0, a.1));
