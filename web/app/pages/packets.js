@@ -413,6 +413,11 @@ function packetsView(el, ctx) {
       if (r.kind === 'group' && expanded.has(r.hash)) display.push(...(children.get(r.hash) || []));
     }
     table.setRows(display);
+    // An empty list under a time window says so, rather than suggesting there is no data.
+    const windowLabel = (WINDOWS.find(([m]) => m === state.window) || [])[1];
+    table.empty.textContent = state.window && windowLabel
+      ? `No packets in the last ${windowLabel}. Choose a wider time window to see older traffic.`
+      : 'No packets found';
     const n = rows.length;
     shown.textContent = state.filter || state.types.size ? `Showing ${visible.length} of ${n} packets` : '';
     countEl.textContent = `(${visible.length.toLocaleString()}${total > n ? ` of ${total.toLocaleString()}` : ''})`;
