@@ -22,6 +22,7 @@ pub mod time;
 pub use channel_rows::ChannelSummaryRow;
 pub use error::{BoxError, DbError, DbResult};
 pub use observer_metrics::ObserverMetricRow;
+pub use packet_query::{TxFilter, TxListPage, TxListQuery, TxSort};
 pub use records::{
     BatchOutcome, ClientReception, ClockSkewEvent, ContentHash, ContentHashParseError,
     DroppedPacket, NeighborEdge, NodeAdvert, ObservationWrite, ObserverRef, ObserverStatus,
@@ -31,7 +32,6 @@ pub use rows::{
     NeighborEdgeRow, NodeRow, ObservationRow, ObserverRow, StoreStats, TransmissionPage,
     TransmissionPageQuery, TransmissionRow, Watermark,
 };
-pub use packet_query::{TxFilter, TxListPage, TxListQuery, TxSort};
 pub use time::UnixSecs;
 
 /// Retention settings (config keys `retention.*` and `neighborEdgesMaxAgeDays`).
