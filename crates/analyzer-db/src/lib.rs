@@ -200,6 +200,12 @@ pub trait StorageReader {
     fn channel_summaries(&self, _observers: Option<&[i64]>) -> DbResult<Vec<ChannelSummaryRow>> {
         Err(DbError::Unsupported("channel_summaries"))
     }
+
+    /// Transmissions with `last_seen >= since`: the rows a retention window holds, the
+    /// denominator of the startup load's coverage when the load stopped early.
+    fn count_transmissions_since(&self, _since: UnixSecs) -> DbResult<u64> {
+        Err(DbError::Unsupported("count_transmissions_since"))
+    }
 }
 
 /// Write access: owned by the single writer thread.

@@ -267,6 +267,18 @@ fn integrity_check(conn: &Connection) -> DbResult<Vec<String>> {
 }
 
 /// Maps driver errors onto [`DbError`].
+/// `SELECT COUNT(*)` over the window; a full scan of the narrow `last_seen` column, run once
+/// at the end of a startup load that stopped early.
+fn count_transmissions_since(conn: &Connection, since: analyzer_db::UnixSecs) -> DbResult<u64> {
+    conn.query_row(
+        "SELECT COUNT(*) FROM transmissions WHERE last_seen >= ?1",
+        [since],
+        |row| row.get::<_, i64>(0),
+    )
+    .map(|n| u64::try_from(n).unwrap_or(0))
+    .map_err(map_err)
+}
+
 pub(crate) fn map_err(e: rusqlite::Error) -> DbError {
     use rusqlite::ErrorCode;
     match &e {
@@ -332,6 +344,10 @@ impl StorageReader for SqliteStorage {
     ) -> DbResult<Vec<analyzer_db::ChannelSummaryRow>> {
         read_channels::channel_summaries(&self.conn, observers)
     }
+
+    fn count_transmissions_since(&self, since: analyzer_db::UnixSecs) -> DbResult<u64> {
+        count_transmissions_since(&self.conn, since)
+    }
 }
 
 impl StorageReader for SqliteReader {
@@ -384,6 +400,10 @@ impl StorageReader for SqliteReader {
         observers: Option<&[i64]>,
     ) -> DbResult<Vec<analyzer_db::ChannelSummaryRow>> {
         read_channels::channel_summaries(&self.conn, observers)
+    }
+
+    fn count_transmissions_since(&self, since: analyzer_db::UnixSecs) -> DbResult<u64> {
+        count_transmissions_since(&self.conn, since)
     }
 }
 

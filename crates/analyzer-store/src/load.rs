@@ -485,9 +485,15 @@ impl<R: StorageReader> StartupLoader<R> {
     ) {
         let in_memory = self.store.count_seen_since(lower.unwrap_or(i64::MIN)) as u64;
         let denominator = if stopped {
-            self.reader
-                .stats(now)
-                .map_or(rows_seen, |s| s.transmissions.max(rows_seen))
+            // The rows of the window the load was meant to hold (all rows when there is
+            // no window, or when the backend cannot count a window).
+            let in_window = match lower {
+                Some(since) => self.reader.count_transmissions_since(since).ok(),
+                None => None,
+            };
+            in_window
+                .or_else(|| self.reader.stats(now).ok().map(|s| s.transmissions))
+                .map_or(rows_seen, |n| n.max(rows_seen))
         } else {
             rows_seen
         };

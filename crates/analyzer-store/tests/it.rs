@@ -432,6 +432,33 @@ fn coverage_below_ninety_percent_fails_with_the_percentage() {
     assert!(store.counts().transmissions < 2000);
 }
 
+/// With a retention window, coverage is measured against the rows of that window, not the
+/// whole file: a budget-stopped load of a 5-day window over a 10-day file reports the ~1000
+/// rows of the window.
+#[test]
+fn coverage_counts_the_rows_of_the_retention_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = build_db(dir.path(), 2000, 10 * DAY, 2000);
+    let store = Store::new();
+    let mut cfg = config(24.0, 5.0 * 24.0, 100);
+    cfg.max_memory_mb = 1;
+    let state = StartupLoader::new(store.clone(), reader(&path), cfg)
+        .with_now(NOW)
+        .run()
+        .expect("load");
+    assert!(state.background_load_complete && state.background_load_failed);
+    assert!(
+        (995..=1005).contains(&state.rows_in_window),
+        "the 5-day window holds about 1000 of the 2000 rows: {}",
+        state.rows_in_window
+    );
+    let message = state.background_load_error.expect("error");
+    assert!(
+        message.contains(&format!("% of {} rows", state.rows_in_window)),
+        "{message}"
+    );
+}
+
 #[test]
 fn chunk_errors_during_the_fill_fail_with_the_count() {
     let dir = tempfile::tempdir().unwrap();
