@@ -11,6 +11,7 @@
 //! [`Storage::incremental_vacuum`]) so no maintenance job holds the write lock for long.
 //! Readers use their own [`StorageReader`] handles.
 
+pub mod admin_rows;
 pub mod channel_rows;
 pub mod error;
 pub mod observer_metrics;
@@ -19,6 +20,7 @@ pub mod records;
 pub mod rows;
 pub mod time;
 
+pub use admin_rows::{DatabasePages, DroppedPacketRow, DroppedQuery};
 pub use channel_rows::ChannelSummaryRow;
 pub use error::{BoxError, DbError, DbResult};
 pub use observer_metrics::ObserverMetricRow;
@@ -205,6 +207,22 @@ pub trait StorageReader {
     /// denominator of the startup load's coverage when the load stopped early.
     fn count_transmissions_since(&self, _since: UnixSecs) -> DbResult<u64> {
         Err(DbError::Unsupported("count_transmissions_since"))
+    }
+
+    /// Rows of `dropped_packets` matching `query`, newest first (highest id first).
+    fn dropped_packets(&self, _query: &DroppedQuery) -> DbResult<Vec<DroppedPacketRow>> {
+        Err(DbError::Unsupported("dropped_packets"))
+    }
+
+    /// Page count, page size, cache size and write-ahead log size of the database.
+    fn database_pages(&self) -> DbResult<DatabasePages> {
+        Err(DbError::Unsupported("database_pages"))
+    }
+
+    /// Writes a consistent snapshot of the whole database to the new file `path` (which
+    /// must not exist) and returns its size in bytes.
+    fn snapshot_into(&self, _path: &std::path::Path) -> DbResult<u64> {
+        Err(DbError::Unsupported("snapshot_into"))
     }
 }
 

@@ -17,6 +17,7 @@
 
 mod migrate;
 mod read;
+mod read_admin;
 mod read_channels;
 mod read_observers;
 mod read_packets;
@@ -348,6 +349,18 @@ impl StorageReader for SqliteStorage {
     fn count_transmissions_since(&self, since: analyzer_db::UnixSecs) -> DbResult<u64> {
         count_transmissions_since(&self.conn, since)
     }
+    fn dropped_packets(
+        &self,
+        q: &analyzer_db::DroppedQuery,
+    ) -> DbResult<Vec<analyzer_db::DroppedPacketRow>> {
+        read_admin::dropped_packets(&self.conn, q)
+    }
+    fn database_pages(&self) -> DbResult<analyzer_db::DatabasePages> {
+        read_admin::database_pages(&self.conn)
+    }
+    fn snapshot_into(&self, path: &Path) -> DbResult<u64> {
+        read_admin::snapshot_into(&self.conn, path)
+    }
 }
 
 impl StorageReader for SqliteReader {
@@ -404,6 +417,18 @@ impl StorageReader for SqliteReader {
 
     fn count_transmissions_since(&self, since: analyzer_db::UnixSecs) -> DbResult<u64> {
         count_transmissions_since(&self.conn, since)
+    }
+    fn dropped_packets(
+        &self,
+        q: &analyzer_db::DroppedQuery,
+    ) -> DbResult<Vec<analyzer_db::DroppedPacketRow>> {
+        read_admin::dropped_packets(&self.conn, q)
+    }
+    fn database_pages(&self) -> DbResult<analyzer_db::DatabasePages> {
+        read_admin::database_pages(&self.conn)
+    }
+    fn snapshot_into(&self, path: &Path) -> DbResult<u64> {
+        read_admin::snapshot_into(&self.conn, path)
     }
 }
 
