@@ -33,6 +33,7 @@ use crate::intern::{FlatLists, KeyInterner, NONE, StrInterner};
 use crate::load::LoadState;
 
 pub mod q_channels;
+pub mod q_misc;
 mod q_follow;
 pub mod q_nodes;
 pub mod q_observers;
