@@ -21,7 +21,8 @@ pub use load::{
 };
 pub use store::q_channels::{ChannelMessagePage, ChannelMessageRef, ChannelSummary};
 pub use store::q_nodes::{EnrichWindows, NodeEnrichment, NodeKeys, NodePathTx, NodeTx, RelayStats};
-pub use store::q_observers::{ObserverActivity, ObserverSighting};
+pub use store::q_bulk::{NodeHealthSummary, ObserverHealth};
+pub use store::q_observers::{DecodedNodes, ObserverAnalytics};
 pub use store::q_packets::{
     GroupedAnswer, GroupedPacket, GroupedPage, NodesQuery, PacketListQuery,
 };

@@ -32,6 +32,7 @@ use hashbrown::HashMap;
 use crate::intern::{FlatLists, KeyInterner, NONE, StrInterner};
 use crate::load::LoadState;
 
+pub mod q_bulk;
 pub mod q_channels;
 pub mod q_misc;
 mod q_follow;

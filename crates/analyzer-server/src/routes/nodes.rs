@@ -26,7 +26,9 @@ use std::collections::{BTreeMap, HashMap};
 use analyzer_config::Config;
 use analyzer_db::NodeRow;
 use analyzer_db::time::parse_time;
-use analyzer_store::{EnrichWindows, NodeEnrichment, NodeKeys, NodeTx, PacketSummary};
+use analyzer_store::{
+    EnrichWindows, NodeEnrichment, NodeHealthSummary, NodeKeys, NodeTx, PacketSummary,
+};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
@@ -793,32 +795,30 @@ async fn bulk_health(
     let index = RelayIndex::new(&nodes);
     let keys: Vec<NodeKeys> = rows.iter().map(|(r, _)| index.keys(r)).collect();
     let store = state.store().clone();
-    let per_node: Vec<Vec<NodeTx>> = blocking(move || {
-        keys.iter()
-            .map(|k| store.node_transmissions(k, None, false))
-            .collect()
-    })
-    .await?;
     let now = state.now();
+    let today = midnight(now);
+    let per_node: Vec<NodeHealthSummary> =
+        blocking(move || store.bulk_health(&keys, today)).await?;
     let out: Vec<Value> = rows
         .iter()
         .zip(&per_node)
-        .map(|((row, _), txs)| {
+        .map(|((row, _), h)| {
             let mut o = Object::new();
             o.insert("public_key".into(), json!(row.public_key));
             o.insert("name".into(), json!(row.name));
             o.insert("role".into(), json!(row.role));
             o.insert("lat".into(), json!(row.lat));
             o.insert("lon".into(), json!(row.lon));
-            o.insert("stats".into(), Value::Object(health_stats(txs, now, false)));
-            let list: Vec<Value> = by_observer(txs)
-                .into_iter()
-                .map(|(k, a)| {
+            o.insert("stats".into(), Value::Object(bulk_stats(h)));
+            let list: Vec<Value> = h
+                .observers
+                .iter()
+                .map(|a| {
                     let mut e = Object::new();
-                    observer_fields(&mut e, &observers, k);
-                    e.insert("avgSnr".into(), json!(mean(a.snr.into_iter())));
-                    e.insert("avgRssi".into(), json!(mean(a.rssi.into_iter())));
-                    e.insert("packetCount".into(), json!(a.count));
+                    observer_fields(&mut e, &observers, a.observer_idx);
+                    e.insert("avgSnr".into(), json!(a.avg_snr));
+                    e.insert("avgRssi".into(), json!(a.avg_rssi));
+                    e.insert("packetCount".into(), json!(a.packets));
                     Value::Object(e)
                 })
                 .collect();
@@ -827,6 +827,19 @@ async fn bulk_health(
         })
         .collect();
     Ok(Json(Value::Array(out)))
+}
+
+/// The `stats` object of bulk health: the fields of [`health_stats`] without `avgHops`,
+/// from the store's aggregate.
+fn bulk_stats(h: &NodeHealthSummary) -> Object {
+    let mut o = Object::new();
+    o.insert("totalTransmissions".into(), json!(h.transmissions));
+    o.insert("totalObservations".into(), json!(h.observations));
+    o.insert("totalPackets".into(), json!(h.transmissions));
+    o.insert("packetsToday".into(), json!(h.today));
+    o.insert("avgSnr".into(), json!(h.avg_snr));
+    o.insert("lastHeard".into(), json!(h.last_heard.map(render::iso)));
+    o
 }
 
 /// How many nodes are active, degraded and silent by the health thresholds (infra =

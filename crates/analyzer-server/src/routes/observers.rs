@@ -11,7 +11,7 @@
 //! detail, analytics and metrics still answer: packets in memory still name them, and a
 //! link from such a packet should not lead to a 404.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use analyzer_db::time::parse_time;
 use analyzer_db::{ObserverMetricRow, ObserverRow, UnixSecs};
@@ -115,9 +115,10 @@ async fn observer_analytics(
     let key = find(&state, &observers, &id)?.idx;
     let since = state.now() - days * 86_400;
     let store = state.store().clone();
+    let bucket = bucket_secs(days);
     let body = tokio::task::spawn_blocking(move || {
-        let activity = store.observer_activity(key, since, RECENT_PACKETS);
-        analytics_body(&activity, days, &observers)
+        let analytics = store.observer_analytics(key, since, bucket, RECENT_PACKETS, decoded_nodes);
+        analytics_body(&analytics, bucket, &observers)
     })
     .await
     .map_err(|e| ApiError::internal("observer analytics task failed", e))?;
@@ -351,60 +352,49 @@ fn naive_clock(r: &ObserverRow, now: UnixSecs) -> NaiveClock {
     }
 }
 
-/// The analytics answer from an observer's activity.
-fn analytics_body(
-    activity: &analyzer_store::ObserverActivity,
-    days: i64,
-    observers: &ObserverDir,
-) -> Value {
-    let bucket = if days <= 1 {
+/// Timeline bucket of the observer analytics: an hour up to 1 day, 4 hours up to 7 days,
+/// else a day.
+fn bucket_secs(days: i64) -> i64 {
+    if days <= 1 {
         3600
     } else if days <= 7 {
         4 * 3600
     } else {
         86_400
-    };
-    // Node identifiers of each distinct transmission, parsed once.
-    let tx_nodes: Vec<Vec<String>> = activity.decoded.iter().map(|d| decoded_nodes(d)).collect();
-    let mut timeline: BTreeMap<i64, usize> = BTreeMap::new();
-    let mut nodes: BTreeMap<i64, HashSet<&str>> = BTreeMap::new();
-    let mut types: BTreeMap<u8, usize> = BTreeMap::new();
-    let mut snr: BTreeMap<i64, usize> = BTreeMap::new();
-    for s in &activity.sightings {
-        let start = s.timestamp.div_euclid(bucket) * bucket;
-        *timeline.entry(start).or_default() += 1;
-        let set = nodes.entry(start).or_default();
-        for id in tx_nodes.get(s.tx).into_iter().flatten() {
-            set.insert(id);
-        }
-        for hop in activity.paths.get(s.path).into_iter().flatten() {
-            set.insert(hop);
-        }
-        if let Some(t) = s.payload_type {
-            *types.entry(t).or_default() += 1;
-        }
-        if let Some(v) = s.snr {
-            *snr.entry(snr_bucket(v)).or_default() += 1;
-        }
     }
+}
+
+/// The analytics answer from the store's aggregates.
+fn analytics_body(
+    analytics: &analyzer_store::ObserverAnalytics,
+    bucket: i64,
+    observers: &ObserverDir,
+) -> Value {
     let label = |t: i64| bucket_label(t, bucket);
-    let timeline: Vec<Value> = timeline
-        .into_iter()
-        .map(|(t, count)| json!({ "label": label(t), "count": count }))
+    let timeline: Vec<Value> = analytics
+        .timeline
+        .iter()
+        .map(|&(t, count, _)| json!({ "label": label(t), "count": count }))
         .collect();
-    let nodes_timeline: Vec<Value> = nodes
-        .into_iter()
-        .map(|(t, set)| json!({ "label": label(t), "count": set.len() }))
+    let nodes_timeline: Vec<Value> = analytics
+        .timeline
+        .iter()
+        .map(|&(t, _, nodes)| json!({ "label": label(t), "count": nodes }))
         .collect();
-    let packet_types: Map<String, Value> = types
-        .into_iter()
-        .map(|(t, n)| (t.to_string(), json!(n)))
+    let packet_types: Map<String, Value> = analytics
+        .packet_types
+        .iter()
+        .map(|&(t, n)| (t.to_string(), json!(n)))
         .collect();
+    let mut snr: BTreeMap<i64, usize> = BTreeMap::new();
+    for &(centi, n) in &analytics.snr_centi {
+        *snr.entry(snr_bucket(f64::from(centi) / 100.0)).or_default() += n;
+    }
     let snr_distribution: Vec<Value> = snr
         .into_iter()
         .map(|(a, count)| json!({ "range": format!("{a} to {}", a + 2), "count": count }))
         .collect();
-    let recent: Vec<Value> = activity
+    let recent: Vec<Value> = analytics
         .recent
         .iter()
         .map(|(o, p)| Value::Object(render::observation(o, p, observers)))

@@ -4,6 +4,8 @@
 //! Both queries copy out what the endpoint needs and leave the parsing of decoded JSON to
 //! the caller, outside the lock.
 
+use std::collections::BTreeMap;
+
 use super::*;
 
 /// How far before the window a transmission may have been first seen and still carry an
@@ -13,33 +15,273 @@ use super::*;
 /// seconds, so none is expected).
 const LATE_OBSERVATION_GRACE_SECS: i64 = 6 * 3600;
 
-/// Everything one observer saw since a time, for `/api/observers/{id}/analytics`.
+/// Most observers whose analytics state is kept; the least recently asked for is dropped
+/// first. Each costs about 40 bytes per observation of that observer in memory.
+const MAX_CACHED_OBSERVERS: usize = 16;
+/// Timeline buckets counted in dense arrays; later ones (future-dated observations) go
+/// to a map.
+const DENSE_BUCKETS: i64 = 4096;
+/// Largest node-per-bucket bit matrix (in 64-bit words) before falling back to hash sets.
+const MAX_BIT_WORDS: usize = 1 << 22;
+
+/// The node identifiers a decoded payload names, as the caller defines them. Its results
+/// are cached per transmission, so a store must always be given the same function.
+pub type DecodedNodes = fn(&str) -> Vec<String>;
+
+/// One observer's activity at or after a time, aggregated for
+/// `/api/observers/{id}/analytics`.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct ObserverActivity {
-    /// The observer's observations with `timestamp >= since`, newest first.
-    pub sightings: Vec<ObserverSighting>,
-    /// Decoded payload JSON of each distinct transmission (`ObserverSighting::tx`).
-    pub decoded: Vec<String>,
-    /// Hops of each distinct path (`ObserverSighting::path`), as stored (upper case).
-    pub paths: Vec<Vec<String>>,
+pub struct ObserverAnalytics {
+    /// Per time bucket holding at least one observation, oldest first: bucket start,
+    /// observations, and distinct node identifiers among their payloads and path hops.
+    pub timeline: Vec<(UnixSecs, usize, usize)>,
+    /// Observations per header payload type, by type (unknown types left out).
+    pub packet_types: Vec<(u8, usize)>,
+    /// Observations per SNR value in hundredths of a dB, by value (none left out).
+    pub snr_centi: Vec<(i16, usize)>,
     /// The newest observations (at most the requested number), newest first, each with
     /// its transmission.
     pub recent: Vec<(ObservationView, PacketSummary)>,
 }
 
-/// One observation in an [`ObserverActivity`].
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ObserverSighting {
-    /// Ingest time.
-    pub timestamp: UnixSecs,
-    /// Header payload type of the transmission.
-    pub payload_type: Option<u8>,
-    /// SNR in dB.
-    pub snr: Option<f64>,
-    /// Index into [`ObserverActivity::decoded`].
-    pub tx: usize,
-    /// Index into [`ObserverActivity::paths`].
-    pub path: usize,
+/// Per-store state of the observer analytics: per observer, its observations copied out
+/// of the transmissions (validated on each use, see [`PerObserver::refresh`]), and the
+/// node identifiers of each transmission and path, interned.
+#[derive(Default)]
+pub(super) struct ObserverCache {
+    observers: HashMap<u32, PerObserver>,
+    clock: u64,
+    names: Names,
+}
+
+/// Node identifiers (payload keys and hashes, path hops in their stored case) interned
+/// to dense ids, with the ids of each transmission and path.
+#[derive(Default)]
+struct Names {
+    ids: HashMap<Box<str>, u32>,
+    /// Per slot: (transmission id, start, length) in `pool`; id `i64::MIN` = not parsed.
+    tx: Vec<(i64, u32, u32)>,
+    /// Per path id: (start, length) in `pool`; start `u32::MAX` = not parsed.
+    path: Vec<(u32, u32)>,
+    pool: Vec<u32>,
+}
+
+impl Names {
+    fn intern(&mut self, text: &str) -> u32 {
+        if let Some(&id) = self.ids.get(text) {
+            return id;
+        }
+        let id = u32::try_from(self.ids.len()).unwrap_or(u32::MAX);
+        self.ids.insert(text.into(), id);
+        id
+    }
+
+    fn push(&mut self, names: &[String]) -> (u32, u32) {
+        let start = u32::try_from(self.pool.len()).unwrap_or(u32::MAX);
+        for n in names {
+            let id = self.intern(n);
+            self.pool.push(id);
+        }
+        (start, u32::try_from(names.len()).unwrap_or(0))
+    }
+
+    /// Drops everything when superseded entries (slots reused by other transmissions)
+    /// make up most of the pool; it is rebuilt on demand.
+    fn compact(&mut self, slots: usize) {
+        if self.pool.len() > 4 * (slots + self.path.len()) + (1 << 20) {
+            *self = Names::default();
+        }
+    }
+
+    fn ensure_tx(&mut self, slot: u32, tx: &Tx, parse: DecodedNodes) {
+        let i = slot as usize;
+        if self.tx.len() <= i {
+            self.tx.resize(i + 1, (i64::MIN, 0, 0));
+        }
+        if self.tx[i].0 != tx.id {
+            let (start, len) = self.push(&parse(&tx.decoded_json));
+            self.tx[i] = (tx.id, start, len);
+        }
+    }
+
+    fn ensure_path(&mut self, data: &StoreData, path: u32) {
+        let i = path as usize;
+        if self.path.len() <= i {
+            self.path.resize(i + 1, (u32::MAX, 0));
+        }
+        if self.path[i].0 == u32::MAX {
+            let hops = parse_hops_verbatim(data.paths.resolve(path));
+            self.path[i] = self.push(&hops);
+        }
+    }
+
+    fn list(&self, (start, len): (u32, u32)) -> &[u32] {
+        let start = start as usize;
+        self.pool
+            .get(start..start.saturating_add(len as usize))
+            .unwrap_or(&[])
+    }
+
+    fn of_tx(&self, slot: u32) -> &[u32] {
+        self.tx
+            .get(slot as usize)
+            .map_or(&[], |&(_, s, l)| self.list((s, l)))
+    }
+
+    fn of_path(&self, path: u32) -> &[u32] {
+        self.path.get(path as usize).map_or(&[], |&r| self.list(r))
+    }
+}
+
+/// One observer's observations, grouped by transmission in the order of its
+/// `by_observer` list.
+#[derive(Default)]
+struct PerObserver {
+    recs: Vec<Rec>,
+    sights: Vec<Sight>,
+    used: u64,
+}
+
+/// A transmission of the observer as of `n_obs` observations; its sightings are
+/// `sights[start..start + n]`.
+#[derive(Clone, Copy)]
+struct Rec {
+    id: i64,
+    slot: u32,
+    n_obs: u32,
+    start: u32,
+    n: u32,
+}
+
+/// One observation of the observer.
+#[derive(Clone, Copy)]
+struct Sight {
+    ts: u32,
+    path: u32,
+    /// Position in the transmission's observations.
+    pos: u32,
+    snr: i16,
+    payload_type: u8,
+}
+
+impl PerObserver {
+    /// Brings the copy up to date with the store. Observations are only ever appended
+    /// to a transmission, eviction removes whole transmissions (keeping the order of
+    /// the index lists) and a reused slot holds another id, so a record whose slot, id
+    /// and observation count match the store is exactly what a rescan would give; every
+    /// other transmission of the observer's list is rescanned.
+    fn refresh(&mut self, data: &StoreData, g: u32) {
+        let list = data
+            .by_observer
+            .get(g as usize)
+            .map_or(&[][..], Vec::as_slice);
+        let current = |r: &Rec, slot: u32| {
+            r.slot == slot
+                && data
+                    .tx(slot)
+                    .is_some_and(|tx| tx.id == r.id && tx.obs.len() == r.n_obs as usize)
+        };
+        if list.len() == self.recs.len() && list.iter().zip(&self.recs).all(|(&s, r)| current(r, s))
+        {
+            return;
+        }
+        let mut recs: Vec<Rec> = Vec::with_capacity(list.len());
+        let mut sights: Vec<Sight> = Vec::with_capacity(self.sights.len() + 1024);
+        let mut i = 0;
+        for &slot in list {
+            let Some(tx) = data.tx(slot) else { continue };
+            // Records of evicted transmissions.
+            while let Some(r) = self.recs.get(i) {
+                if r.slot != slot && data.tx(r.slot).is_none_or(|t| t.id != r.id) {
+                    i += 1;
+                } else {
+                    break;
+                }
+            }
+            let start = u32::try_from(sights.len()).unwrap_or(u32::MAX);
+            match self.recs.get(i) {
+                Some(r) if r.slot == slot => {
+                    i += 1;
+                    let kept = (r.start as usize)..(r.start as usize + r.n as usize);
+                    match self.sights.get(kept) {
+                        Some(s) if current(r, slot) => sights.extend_from_slice(s),
+                        _ => push_sights(tx, g, &mut sights),
+                    }
+                }
+                _ => push_sights(tx, g, &mut sights),
+            }
+            let end = u32::try_from(sights.len()).unwrap_or(u32::MAX);
+            recs.push(Rec {
+                id: tx.id,
+                slot,
+                n_obs: u32::try_from(tx.obs.len()).unwrap_or(u32::MAX),
+                start,
+                n: end - start,
+            });
+        }
+        self.recs = recs;
+        self.sights = sights;
+    }
+}
+
+fn push_sights(tx: &Tx, g: u32, out: &mut Vec<Sight>) {
+    for (pos, o) in tx.obs.iter().enumerate() {
+        if o.observer == g {
+            out.push(Sight {
+                ts: o.timestamp,
+                path: o.path,
+                pos: u32::try_from(pos).unwrap_or(u32::MAX),
+                snr: o.snr,
+                payload_type: tx.payload_type,
+            });
+        }
+    }
+}
+
+/// Distinct node ids per timeline bucket.
+enum BucketNodes {
+    /// One bit row of `words` words per dense bucket.
+    Bits {
+        bits: Vec<u64>,
+        words: usize,
+    },
+    Sets(HashMap<usize, hashbrown::HashSet<u32>>),
+}
+
+impl BucketNodes {
+    fn new(buckets: usize, ids: usize) -> Self {
+        let words = ids.div_ceil(64).max(1);
+        match buckets.checked_mul(words) {
+            Some(n) if n <= MAX_BIT_WORDS => Self::Bits {
+                bits: vec![0; n],
+                words,
+            },
+            _ => Self::Sets(HashMap::new()),
+        }
+    }
+
+    fn insert(&mut self, bucket: usize, ids: &[u32]) {
+        match self {
+            Self::Bits { bits, words } => {
+                let row = bucket * *words;
+                for &id in ids {
+                    if let Some(w) = bits.get_mut(row + id as usize / 64) {
+                        *w |= 1 << (id % 64);
+                    }
+                }
+            }
+            Self::Sets(sets) => sets.entry(bucket).or_default().extend(ids),
+        }
+    }
+
+    fn count(&self, bucket: usize) -> usize {
+        match self {
+            Self::Bits { bits, words } => bits
+                .get(bucket * words..(bucket + 1) * words)
+                .map_or(0, |r| r.iter().map(|w| w.count_ones() as usize).sum()),
+            Self::Sets(sets) => sets.get(&bucket).map_or(0, |s| s.len()),
+        }
+    }
 }
 
 impl Store {
@@ -72,69 +314,197 @@ impl Store {
             .collect()
     }
 
-    /// What the observer with key `observer_idx` saw at or after `since`, with its
-    /// `recent` newest observations rendered in full.
-    pub fn observer_activity(
+    /// The analytics of the observer with key `observer_idx` over its observations at or
+    /// after `since`, in time buckets of `bucket` seconds (aligned to the epoch), with its
+    /// `recent` newest observations rendered in full. `parse` names the nodes of a decoded
+    /// payload.
+    ///
+    /// The observer's observations are kept copied out of the store between calls and
+    /// only the transmissions that changed are rescanned, so a call costs one pass over
+    /// the observer's index list plus one over its observations in the window, instead
+    /// of reading every observation of every transmission it heard.
+    pub fn observer_analytics(
         &self,
         observer_idx: i64,
         since: UnixSecs,
+        bucket: i64,
         recent: usize,
-    ) -> ObserverActivity {
+        parse: DecodedNodes,
+    ) -> ObserverAnalytics {
+        let caches = self.caches();
+        let mut guard = caches.observers.lock().unwrap_or_else(|e| e.into_inner());
+        let cache = &mut *guard;
         let data = self.read();
-        let Some(global) = data.observers.get(observer_idx) else {
-            return ObserverActivity::default();
+        let Some(g) = data.observers.get(observer_idx) else {
+            return ObserverAnalytics::default();
         };
-        let Some(slots) = data.by_observer.get(global as usize) else {
-            return ObserverActivity::default();
-        };
-        let mut out = ObserverActivity::default();
-        let mut path_index: HashMap<u32, usize> = HashMap::new();
-        // (timestamp, observation id, slot, position in tx.obs) for the recent list.
-        let mut newest: Vec<(i64, i64, u32, usize)> = Vec::new();
-        for &slot in slots {
-            let Some(tx) = data.tx(slot) else { continue };
-            if tx.last_seen < since {
-                continue;
-            }
-            let mut tx_index = None;
-            for (pos, o) in tx.obs.iter().enumerate() {
-                let ts = i64::from(o.timestamp);
-                if o.observer != global || ts < since {
-                    continue;
-                }
-                let tx_i = *tx_index.get_or_insert_with(|| {
-                    out.decoded.push(tx.decoded_json.to_string());
-                    out.decoded.len() - 1
-                });
-                let path_i = *path_index.entry(o.path).or_insert_with(|| {
-                    out.paths
-                        .push(parse_hops_verbatim(data.paths.resolve(o.path)));
-                    out.paths.len() - 1
-                });
-                out.sightings.push(ObserverSighting {
-                    timestamp: ts,
-                    payload_type: (tx.payload_type != NO_U8).then_some(tx.payload_type),
-                    snr: (o.snr != NO_CENTI).then_some(f64::from(o.snr) / 100.0),
-                    tx: tx_i,
-                    path: path_i,
-                });
-                newest.push((ts, o.id, slot, pos));
+        cache.clock += 1;
+        if !cache.observers.contains_key(&g) && cache.observers.len() >= MAX_CACHED_OBSERVERS {
+            let oldest = cache
+                .observers
+                .iter()
+                .min_by_key(|(_, p)| p.used)
+                .map(|(&k, _)| k);
+            if let Some(k) = oldest {
+                cache.observers.remove(&k);
             }
         }
-        out.sightings
-            .sort_by_key(|s| (Reverse(s.timestamp), s.tx, s.path));
-        newest.sort_unstable_by_key(|&(ts, id, _, _)| Reverse((ts, id)));
-        newest.truncate(recent);
-        out.recent = newest
-            .into_iter()
-            .filter_map(|(_, _, slot, pos)| {
-                let tx = data.tx(slot)?;
-                let obs = data.observation(tx.obs.get(pos)?);
-                Some((obs, data.summary(slot)?))
-            })
-            .collect();
-        out
+        let per = cache.observers.entry(g).or_default();
+        per.used = cache.clock;
+        per.refresh(&data, g);
+        cache.names.compact(data.slots.len());
+        aggregate(
+            &data,
+            per,
+            &mut cache.names,
+            since,
+            bucket.max(1),
+            recent,
+            parse,
+        )
     }
+}
+
+fn aggregate(
+    data: &StoreData,
+    per: &PerObserver,
+    names: &mut Names,
+    since: UnixSecs,
+    bucket: i64,
+    recent: usize,
+    parse: DecodedNodes,
+) -> ObserverAnalytics {
+    let base = since.div_euclid(bucket) * bucket;
+    let index = |ts: i64| (ts.div_euclid(bucket) * bucket - base) / bucket;
+    let sights_of = |r: &Rec| {
+        per.sights
+            .get(r.start as usize..r.start as usize + r.n as usize)
+            .unwrap_or(&[])
+    };
+    let mut dense: Vec<usize> = Vec::new();
+    let mut sparse: BTreeMap<i64, usize> = BTreeMap::new();
+    let mut types = [0usize; 256];
+    let mut snr = vec![0usize; 1 << 16];
+    // (timestamp, slot, position) of every observation in the window.
+    let mut newest: Vec<(u32, u32, u32)> = Vec::new();
+    for r in &per.recs {
+        let mut parsed = false;
+        for s in sights_of(r) {
+            let ts = i64::from(s.ts);
+            if ts < since {
+                continue;
+            }
+            match index(ts) {
+                i if i < DENSE_BUCKETS => {
+                    let i = i as usize;
+                    if dense.len() <= i {
+                        dense.resize(i + 1, 0);
+                    }
+                    dense[i] += 1;
+                }
+                i => *sparse.entry(i).or_default() += 1,
+            }
+            if s.payload_type != NO_U8 {
+                types[usize::from(s.payload_type)] += 1;
+            }
+            if s.snr != NO_CENTI {
+                snr[usize::from(s.snr as u16)] += 1;
+            }
+            if !parsed {
+                parsed = true;
+                if let Some(tx) = data.tx(r.slot) {
+                    names.ensure_tx(r.slot, tx, parse);
+                }
+            }
+            names.ensure_path(data, s.path);
+            newest.push((s.ts, r.slot, s.pos));
+        }
+    }
+    // Distinct node ids per bucket, now that every id is known.
+    let mut nodes = BucketNodes::new(dense.len(), names.ids.len());
+    let mut sparse_nodes: HashMap<i64, hashbrown::HashSet<u32>> = HashMap::new();
+    for r in &per.recs {
+        let tx_nodes = names.of_tx(r.slot);
+        for s in sights_of(r) {
+            let ts = i64::from(s.ts);
+            if ts < since {
+                continue;
+            }
+            let path_nodes = names.of_path(s.path);
+            match index(ts) {
+                i if i < DENSE_BUCKETS => {
+                    nodes.insert(i as usize, tx_nodes);
+                    nodes.insert(i as usize, path_nodes);
+                }
+                i => {
+                    let set = sparse_nodes.entry(i).or_default();
+                    set.extend(tx_nodes);
+                    set.extend(path_nodes);
+                }
+            }
+        }
+    }
+    let mut timeline: Vec<(UnixSecs, usize, usize)> = dense
+        .iter()
+        .enumerate()
+        .filter(|&(_, &n)| n > 0)
+        .map(|(i, &n)| (base + i as i64 * bucket, n, nodes.count(i)))
+        .collect();
+    timeline.extend(sparse.into_iter().map(|(i, n)| {
+        let distinct = sparse_nodes.get(&i).map_or(0, |s| s.len());
+        (base.saturating_add(i.saturating_mul(bucket)), n, distinct)
+    }));
+    let packet_types = (0..=u8::MAX)
+        .filter(|&t| types[usize::from(t)] > 0)
+        .map(|t| (t, types[usize::from(t)]))
+        .collect();
+    let mut snr_centi: Vec<(i16, usize)> = snr
+        .iter()
+        .enumerate()
+        .filter(|&(_, &n)| n > 0)
+        .map(|(v, &n)| (v as u16 as i16, n))
+        .collect();
+    snr_centi.sort_unstable();
+    ObserverAnalytics {
+        timeline,
+        packet_types,
+        snr_centi,
+        recent: newest_observations(data, newest, recent),
+    }
+}
+
+/// The `n` newest of `candidates` (timestamp, slot, position) by time then observation
+/// id, newest first, rendered.
+fn newest_observations(
+    data: &StoreData,
+    mut candidates: Vec<(u32, u32, u32)>,
+    n: usize,
+) -> Vec<(ObservationView, PacketSummary)> {
+    if n == 0 {
+        return Vec::new();
+    }
+    if candidates.len() > n {
+        candidates.select_nth_unstable_by_key(n - 1, |&(ts, _, _)| Reverse(ts));
+        let cut = candidates[n - 1].0;
+        // Everything at the cut time stays: the observation id decides among them.
+        candidates.retain(|&(ts, _, _)| ts >= cut);
+    }
+    let mut keyed: Vec<(u32, i64, u32, usize)> = candidates
+        .into_iter()
+        .filter_map(|(ts, slot, pos)| {
+            let o = data.tx(slot)?.obs.get(pos as usize)?;
+            Some((ts, o.id, slot, pos as usize))
+        })
+        .collect();
+    keyed.sort_unstable_by_key(|&(ts, id, _, _)| Reverse((ts, id)));
+    keyed.truncate(n);
+    keyed
+        .into_iter()
+        .filter_map(|(_, _, slot, pos)| {
+            let obs = data.observation(data.tx(slot)?.obs.get(pos)?);
+            Some((obs, data.summary(slot)?))
+        })
+        .collect()
 }
 
 /// The hop strings of a `path_json` array (`["AB","C1D2"]`) in their stored case; entries
@@ -221,18 +591,80 @@ mod tests {
         assert!(s.observations_per_observer_since(T0 + 7200).is_empty());
     }
 
+    fn names(decoded: &str) -> Vec<String> {
+        decoded
+            .split('"')
+            .skip(1)
+            .step_by(2)
+            .filter(|w| w.starts_with('k'))
+            .map(str::to_owned)
+            .collect()
+    }
+
     #[test]
-    fn activity_is_the_observers_own_observations_newest_first() {
+    fn analytics_counts_the_observers_own_observations() {
         let s = store();
-        let a = s.observer_activity(7, T0, 1);
-        assert_eq!(a.sightings.len(), 2);
-        assert_eq!(a.sightings[0].timestamp, T0 + 3600);
-        assert_eq!(a.paths[a.sightings[0].path], ["AB", "CD"]);
-        assert!(a.decoded[a.sightings[1].tx].contains("k1"));
+        let a = s.observer_analytics(7, T0, 3600, 1, names);
+        // Hour 0: tx 1 over path AB (nodes k1, AB); hour 1: tx 2 over AB, CD (k2, AB, CD).
+        assert_eq!(a.timeline, [(T0, 1, 2), (T0 + 3600, 1, 3)]);
+        assert_eq!(a.packet_types, [(4, 2)]);
+        assert_eq!(a.snr_centi, [(150, 1), (500, 1)]);
         assert_eq!(a.recent.len(), 1);
         assert_eq!(a.recent[0].0.id, 3);
         assert_eq!(a.recent[0].1.id, 2);
-        assert_eq!(s.observer_activity(7, T0 + 1, 20).sightings.len(), 1);
-        assert!(s.observer_activity(99, T0, 20).sightings.is_empty());
+        let day = s.observer_analytics(7, T0, 86_400, 20, names);
+        assert_eq!(day.timeline, [(T0, 2, 4)]);
+        assert_eq!(day.recent.len(), 2);
+        assert_eq!(
+            s.observer_analytics(7, T0 + 1, 3600, 20, names)
+                .timeline
+                .len(),
+            1
+        );
+        assert!(
+            s.observer_analytics(99, T0, 3600, 20, names)
+                .timeline
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn analytics_follow_merges_and_evictions() {
+        let s = store();
+        assert_eq!(
+            s.observer_analytics(8, T0, 86_400, 5, names).timeline,
+            [(T0, 1, 1)]
+        );
+        // A late observation by 8 of transmission 2, and a new transmission 3.
+        s.merge(PreparedChunk::from_rows(&[
+            tx(
+                2,
+                "2026-01-01T01:00:00Z",
+                vec![obs(4, 2, 8, T0 + 3700, 2.0, r#"["EF"]"#)],
+            ),
+            tx(
+                3,
+                "2026-01-01T02:00:00Z",
+                vec![obs(5, 3, 8, T0 + 7200, 2.0, "[]")],
+            ),
+        ]));
+        let a = s.observer_analytics(8, T0, 86_400, 5, names);
+        assert_eq!(a.timeline, [(T0, 3, 4)]);
+        let ids: Vec<i64> = a.recent.iter().map(|(o, _)| o.id).collect();
+        assert_eq!(ids, [5, 4, 2]);
+        // Evicting transmission 1 (oldest) removes its observations.
+        s.evict(
+            T0 + 7200,
+            &EvictionPolicy {
+                retention_secs: Some(7000),
+                max_bytes: None,
+            },
+        );
+        let a = s.observer_analytics(8, T0, 86_400, 5, names);
+        assert_eq!(a.timeline, [(T0, 2, 3)]);
+        assert_eq!(
+            s.observer_analytics(7, T0, 86_400, 5, names).timeline,
+            [(T0, 1, 3)]
+        );
     }
 }
