@@ -26,6 +26,7 @@
 
 mod channels;
 mod config;
+mod misc;
 mod nodes;
 mod observers;
 mod packets;
@@ -113,6 +114,7 @@ pub(crate) fn api() -> OpenApiRouter<AppState> {
         .merge(observers::routes())
         .merge(channels::routes())
         .merge(config::routes())
+        .merge(misc::routes())
 }
 
 /// The OpenAPI document of every route (what `/api/spec` serves). `/api/spec` and

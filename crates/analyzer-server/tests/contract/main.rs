@@ -6,6 +6,7 @@ mod common;
 
 mod channels;
 mod config;
+mod misc;
 mod nodes;
 mod observers;
 mod packets;

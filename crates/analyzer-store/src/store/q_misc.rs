@@ -7,6 +7,9 @@ use super::*;
 /// Route types that carry transport codes (`TRANSPORT_FLOOD` = 0, `TRANSPORT_DIRECT` = 3).
 const TRANSPORT_ROUTES: [u8; 2] = [0, 3];
 
+/// A transmission's packet size, id and slot: sorts by size, then id.
+type SizedSlot = (usize, i64, u32);
+
 /// Scope statistics of the transmissions first seen in a window.
 ///
 /// `scope_name` of a transmission: `None` = not transport-scoped (every non-transport
@@ -105,7 +108,7 @@ impl Store {
         group: impl Fn(Option<u8>) -> &'static str,
     ) -> Vec<(&'static str, Vec<PacketSummary>)> {
         let data = self.read();
-        let mut groups: Vec<(&'static str, Vec<(usize, i64, u32)>)> = Vec::new();
+        let mut groups: Vec<(&'static str, Vec<SizedSlot>)> = Vec::new();
         for (code, slots) in data.by_type.iter().enumerate() {
             if slots.is_empty() {
                 continue;
