@@ -127,19 +127,29 @@ impl Store {
                     .filter_map(|&s| data.tx(s).map(|tx| (tx.raw.len(), tx.id, s))),
             );
         }
-        groups
+        drop(data);
+        // Sort outside the lock; the few picked slots are read back under a second, short
+        // hold (a slot evicted or reused in between is skipped).
+        let picked: Vec<(&'static str, Vec<SizedSlot>)> = groups
             .into_iter()
-            .filter_map(|(name, mut members)| {
-                if members.is_empty() {
-                    return None;
-                }
+            .filter(|(_, members)| !members.is_empty())
+            .map(|(name, mut members)| {
                 members.sort_unstable();
                 let n = members.len();
                 let k = per_group.min(n);
-                let picked = (0..k)
-                    .filter_map(|i| data.summary(members[i * n / k].2))
-                    .collect::<Vec<_>>();
-                Some((name, picked))
+                (name, (0..k).map(|i| members[i * n / k]).collect())
+            })
+            .collect();
+        let data = self.read();
+        picked
+            .into_iter()
+            .map(|(name, members)| {
+                let summaries = members
+                    .iter()
+                    .filter(|&&(_, id, slot)| data.tx(slot).is_some_and(|tx| tx.id == id))
+                    .filter_map(|&(_, _, slot)| data.summary(slot))
+                    .collect();
+                (name, summaries)
             })
             .collect()
     }
