@@ -1039,37 +1039,57 @@ async fn node_paths(
     let index = RelayIndex::new(&nodes);
     let hops = index.hops_of(row);
     let store = state.store().clone();
-    let txs = blocking(move || store.node_paths(&hops)).await?;
+    let found = blocking(move || store.node_paths(&hops)).await?;
     struct Group {
         hops: Vec<String>,
         count: usize,
         last_seen: i64,
+        tie: u32,
         sample: analyzer_db::ContentHash,
     }
-    let mut groups: HashMap<Vec<String>, Group> = HashMap::new();
-    for tx in &txs {
-        // Hops that name one relaying node group by its key, so 1- and 2-byte sightings
-        // of the same route merge; the others by their text.
-        let signature: Vec<String> = tx
-            .hops
-            .iter()
-            .map(|h| {
-                index
-                    .unique(&nodes, h)
-                    .map_or_else(|| h.to_ascii_uppercase(), |r| r.public_key.clone())
-            })
-            .collect();
-        let g = groups.entry(signature).or_insert_with(|| Group {
-            hops: tx.hops.clone(),
+    // Hops that name one relaying node group by its key, so 1- and 2-byte sightings of
+    // the same route merge; the others by their text. Each distinct hop text is resolved
+    // once, to a token standing for that key or text.
+    let mut token_of_hop: HashMap<&str, u32> = HashMap::new();
+    let mut token_of_text: HashMap<String, u32> = HashMap::new();
+    let signatures: Vec<Vec<u32>> = found
+        .groups
+        .iter()
+        .map(|g| {
+            g.hops
+                .iter()
+                .map(|h| {
+                    if let Some(&t) = token_of_hop.get(h.as_str()) {
+                        return t;
+                    }
+                    let text = index
+                        .unique(&nodes, h)
+                        .map_or_else(|| h.to_ascii_uppercase(), |r| r.public_key.clone());
+                    let next = token_of_text.len() as u32;
+                    let t = *token_of_text.entry(text).or_insert(next);
+                    token_of_hop.insert(h.as_str(), t);
+                    t
+                })
+                .collect()
+        })
+        .collect();
+    drop(token_of_hop);
+    let mut groups: HashMap<Vec<u32>, Group> = HashMap::new();
+    for (signature, g) in signatures.into_iter().zip(found.groups) {
+        let e = groups.entry(signature).or_insert(Group {
+            hops: Vec::new(),
             count: 0,
-            last_seen: tx.first_seen,
-            sample: tx.hash,
+            last_seen: i64::MIN,
+            tie: 0,
+            sample: g.sample,
         });
-        g.count += 1;
-        if tx.first_seen >= g.last_seen {
-            g.last_seen = tx.first_seen;
-            g.sample = tx.hash;
-            g.hops = tx.hops.clone();
+        e.count += g.count;
+        // The newest transmission of the group gives its hops and sample.
+        if (g.last_seen, g.tie) >= (e.last_seen, e.tie) {
+            e.last_seen = g.last_seen;
+            e.tie = g.tie;
+            e.sample = g.sample;
+            e.hops = g.hops;
         }
     }
     let total_paths = groups.len();
@@ -1118,7 +1138,7 @@ async fn node_paths(
         },
         "paths": paths,
         "totalPaths": total_paths,
-        "totalTransmissions": txs.len(),
+        "totalTransmissions": found.transmissions,
     })))
 }
 
@@ -1134,7 +1154,7 @@ async fn node_analytics(
     State(state): State<AppState>,
     Path(pubkey): Path<String>,
     Query(p): Query<Params>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let days = days_param(&p, 7, 365)?;
     let nodes = state.nodes().await?;
     let row = find_node(&nodes, state.config(), &pubkey)?;
@@ -1143,19 +1163,118 @@ async fn node_analytics(
     let now = state.now();
     let from = now - days * 86_400;
     let keys = index.keys(row);
-    let store = state.store().clone();
-    // The reference counts packets first seen strictly after the window start.
-    let txs = blocking(move || store.node_transmissions(&keys, Some(from + 1), true)).await?;
+    let own_key = row.public_key.clone();
     let observers = state.observers().await?;
-    let mut body = Map::new();
-    body.insert("node".into(), Value::Object(node));
-    body.insert(
-        "timeRange".into(),
-        json!({ "from": render::iso(from), "to": render::iso(now), "days": days }),
-    );
-    let analytics = NodeAnalytics::compute(&txs, &row.public_key, &nodes, state.config(), days);
-    analytics.render(&mut body, &txs, &observers);
-    Ok(Json(Value::Object(body)))
+    let state = state.clone();
+    // A busy repeater has tens of thousands of packets in the window (one `snrTrend` entry
+    // each): aggregate and write the body on the blocking pool, streaming the long list
+    // instead of building a JSON tree of it.
+    let body = blocking(move || {
+        // The reference counts packets first seen strictly after the window start; only
+        // payloads that may name a peer key are copied out of the store.
+        let txs = state
+            .store()
+            .node_transmissions_naming_keys(&keys, Some(from + 1));
+        let mut head = Map::new();
+        head.insert("node".into(), Value::Object(node));
+        head.insert(
+            "timeRange".into(),
+            json!({ "from": render::iso(from), "to": render::iso(now), "days": days }),
+        );
+        let analytics = NodeAnalytics::compute(&txs, &own_key, &nodes, state.config(), days);
+        let tail = analytics.render(&mut head, &txs, &observers);
+        let body = AnalyticsBody {
+            head,
+            snr_trend: SnrTrend {
+                txs: &txs,
+                observers: &observers,
+            },
+            tail,
+        };
+        serde_json::to_vec(&body)
+    })
+    .await?
+    .map_err(|e| ApiError::internal("node analytics serialization failed", e))?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response())
+}
+
+/// The node analytics body: `head` fields, then `snrTrend`, then `tail` fields.
+struct AnalyticsBody<'a> {
+    head: Map<String, Value>,
+    snr_trend: SnrTrend<'a>,
+    tail: Map<String, Value>,
+}
+
+impl serde::Serialize for AnalyticsBody<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.head.len() + 1 + self.tail.len()))?;
+        for (k, v) in &self.head {
+            map.serialize_entry(k, v)?;
+        }
+        map.serialize_entry("snrTrend", &self.snr_trend)?;
+        for (k, v) in &self.tail {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+/// `snrTrend`: one entry per packet with an SNR, written without an intermediate tree.
+struct SnrTrend<'a> {
+    txs: &'a [NodeTx],
+    observers: &'a ObserverDir,
+}
+
+impl serde::Serialize for SnrTrend<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = s.serialize_seq(None)?;
+        // Observer fields looked up once per observer, not per packet.
+        let mut who: HashMap<i64, (Option<&str>, Option<&str>)> = HashMap::new();
+        for t in self.txs.iter().filter(|t| t.snr.is_some()) {
+            seq.serialize_element(&SnrPoint {
+                tx: t,
+                who: t.best_observer.map(|k| {
+                    *who.entry(k).or_insert_with(|| {
+                        let row = self.observers.by_idx(k);
+                        (
+                            row.map(|r| r.id.as_str()),
+                            row.and_then(|r| r.name.as_deref()),
+                        )
+                    })
+                }),
+            })?;
+        }
+        seq.end()
+    }
+}
+
+/// One `snrTrend` entry; `who` is (observer_id, observer_name) of the best observation.
+struct SnrPoint<'a> {
+    tx: &'a NodeTx,
+    who: Option<(Option<&'a str>, Option<&'a str>)>,
+}
+
+impl serde::Serialize for SnrPoint<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut o = s.serialize_map(Some(5))?;
+        o.serialize_entry("timestamp", &render::iso(self.tx.first_seen))?;
+        o.serialize_entry("snr", &self.tx.snr)?;
+        o.serialize_entry("rssi", &self.tx.rssi)?;
+        let (id, name) = self.who.unwrap_or((None, None));
+        o.serialize_entry("observer_id", &id)?;
+        o.serialize_entry("observer_name", &name)?;
+        o.end()
+    }
 }
 
 /// The aggregates of node analytics (analytics.md §3.7).
@@ -1215,34 +1334,23 @@ impl NodeAnalytics {
         }
     }
 
-    fn render(&self, body: &mut Map<String, Value>, txs: &[NodeTx], observers: &ObserverDir) {
-        body.insert(
+    /// Adds `activityTimeline` to `head` and returns the fields that follow `snrTrend`
+    /// (which [`SnrTrend`] writes).
+    fn render(
+        &self,
+        head: &mut Map<String, Value>,
+        txs: &[NodeTx],
+        observers: &ObserverDir,
+    ) -> Map<String, Value> {
+        head.insert(
             "activityTimeline".into(),
             self.hours
                 .iter()
                 .map(|(&h, &n)| json!({ "bucket": render::iso(h), "count": n }))
                 .collect(),
         );
+        let mut body = Map::new();
         let snr: Vec<&NodeTx> = txs.iter().filter(|t| t.snr.is_some()).collect();
-        body.insert(
-            "snrTrend".into(),
-            snr.iter()
-                .map(|t| {
-                    let mut o = Object::new();
-                    o.insert("timestamp".into(), json!(render::iso(t.first_seen)));
-                    o.insert("snr".into(), json!(t.snr));
-                    o.insert("rssi".into(), json!(t.rssi));
-                    match t.best_observer {
-                        Some(k) => observer_fields(&mut o, observers, k),
-                        None => {
-                            o.insert("observer_id".into(), Value::Null);
-                            o.insert("observer_name".into(), Value::Null);
-                        }
-                    }
-                    Value::Object(o)
-                })
-                .collect(),
-        );
         let mut types: Vec<(Option<u8>, usize)> =
             self.types.iter().map(|(&t, &n)| (t, n)).collect();
         types.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -1305,6 +1413,7 @@ impl NodeAnalytics {
             "computedStats".into(),
             self.stats(txs, &snr, unique_observers),
         );
+        body
     }
 
     fn stats(&self, txs: &[NodeTx], snr: &[&NodeTx], unique_observers: usize) -> Value {

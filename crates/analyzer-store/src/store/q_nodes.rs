@@ -10,6 +10,7 @@
 //! Each takes the read lock once, copies out what the endpoint needs and releases it.
 
 use std::collections::HashSet;
+use std::sync::Weak;
 
 use super::*;
 
@@ -114,15 +115,164 @@ pub struct EnrichWindows {
     pub flood_adverts_since: UnixSecs,
 }
 
-/// One transmission through a node with the path it took, for `/api/nodes/{pk}/paths`.
+/// One distinct stored path taken by packets relayed through a node, for
+/// `/api/nodes/{pk}/paths`: for each such transmission the longest observed path that
+/// holds one of the node's hops is kept, and transmissions are grouped by that path.
 #[derive(Debug, Clone, PartialEq)]
-pub struct NodePathTx {
-    /// First ingest time.
-    pub first_seen: UnixSecs,
-    /// Content hash.
-    pub hash: ContentHash,
-    /// The longest observed path that holds one of the node's hops, as stored (upper case).
+pub struct NodePathGroup {
+    /// The path's hops as stored (case kept; entries that are not hex are skipped).
     pub hops: Vec<String>,
+    /// Transmissions whose kept path is this one.
+    pub count: usize,
+    /// First seen of the newest of them.
+    pub last_seen: UnixSecs,
+    /// Content hash of the newest of them.
+    pub sample: ContentHash,
+    /// Breaks ties between transmissions first seen in the same second: of two, the one
+    /// with the higher `tie` is the later one in the store's order.
+    pub tie: u32,
+}
+
+/// The answer of [`Store::node_paths`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NodePaths {
+    /// Transmissions whose path holds one of the hops.
+    pub transmissions: usize,
+    /// Their distinct kept paths, in no particular order.
+    pub groups: Vec<NodePathGroup>,
+}
+
+/// What the node queries need of one transmission's observations, cached per slot.
+///
+/// A busy repeater is involved in tens of thousands of transmissions with over a million
+/// observations between them; reading them all per request costs 100 ms and more of
+/// cache misses. The summary of a slot is computed once and validated on every use by the
+/// transmission id and observation count: observations are only ever appended to a
+/// transmission, eviction removes a whole transmission, and a reused slot holds another
+/// id, so an entry whose id and count match is what a rescan would give.
+#[derive(Clone, Copy)]
+struct SlotSummary {
+    /// Transmission id; [`i64::MIN`] marks an unused entry.
+    id: i64,
+    n_obs: u32,
+    /// Global observer id of the best observation (the first with the longest path).
+    observer: u32,
+    /// Its SNR and RSSI in hundredths.
+    snr: i16,
+    rssi: i16,
+    /// Hops of the longest path.
+    hops: u32,
+    /// Path id of the last observation with the longest path ([`NONE`]: no observation).
+    last_longest: u32,
+    /// [`path_hash_size`] of the packet, [`NO_U8`] for none.
+    hash_size: u8,
+    /// The decoded payload may name a node by key (see [`may_name_keys`]).
+    names_keys: bool,
+}
+
+const UNUSED: SlotSummary = SlotSummary {
+    id: i64::MIN,
+    n_obs: 0,
+    observer: NONE,
+    snr: NO_CENTI,
+    rssi: NO_CENTI,
+    hops: 0,
+    last_longest: NONE,
+    hash_size: NO_U8,
+    names_keys: false,
+};
+
+/// [`SlotSummary`] by slot, and the paths kept for the nodes asked for most recently.
+#[derive(Default)]
+struct SummaryCache {
+    by_slot: Vec<SlotSummary>,
+    /// Sorted, de-duplicated hop ids of a node → what [`Store::node_paths`] kept for it.
+    kept: HashMap<Vec<u32>, KeptPaths>,
+    /// Counts `node_paths` calls, to find the least recently used `kept` entry.
+    tick: u64,
+}
+
+/// Most nodes whose kept paths are cached.
+const KEPT_NODES: usize = 64;
+
+/// For one set of hops: per slot (ascending), the transmission id and observation count
+/// the entry was computed for (validated on use, as [`SlotSummary`]) and the path kept
+/// ([`NONE`] when no observation's path holds one of the hops).
+struct KeptPaths {
+    used: u64,
+    entries: Vec<(u32, i64, u32, u32)>,
+}
+
+impl SummaryCache {
+    fn get(&mut self, data: &StoreData, slot: u32, tx: &Tx) -> SlotSummary {
+        let i = slot as usize;
+        if self.by_slot.len() <= i {
+            self.by_slot.resize(data.slots.len().max(i + 1), UNUSED);
+        }
+        let n_obs = u32::try_from(tx.obs.len()).unwrap_or(u32::MAX);
+        let cached = self.by_slot[i];
+        if cached.id == tx.id && cached.n_obs == n_obs {
+            return cached;
+        }
+        let mut best: Option<(&Obs, usize)> = None;
+        let mut last_longest = NONE;
+        let mut last: Option<(u32, usize)> = None;
+        for o in &tx.obs {
+            // The hop count is looked up once per run of equal paths.
+            let len = match last {
+                Some((p, len)) if p == o.path => len,
+                _ => {
+                    let len = data.hops_of(o.path).len();
+                    last = Some((o.path, len));
+                    len
+                }
+            };
+            match best {
+                // The first of the longest (what `.rev().max_by_key(..)` picks) ...
+                Some((_, l)) if len < l => {}
+                Some((_, l)) if len == l => last_longest = o.path,
+                _ => {
+                    best = Some((o, len));
+                    last_longest = o.path;
+                }
+            }
+        }
+        // ... and the last of the longest, as `.max_by_key(..)` picks.
+        let summary = SlotSummary {
+            id: tx.id,
+            n_obs,
+            observer: best.map_or(NONE, |(o, _)| o.observer),
+            snr: best.map_or(NO_CENTI, |(o, _)| o.snr),
+            rssi: best.map_or(NO_CENTI, |(o, _)| o.rssi),
+            hops: best.map_or(0, |(_, len)| u32::try_from(len).unwrap_or(u32::MAX)),
+            last_longest,
+            hash_size: path_hash_size(&tx.raw).unwrap_or(NO_U8),
+            names_keys: may_name_keys(&tx.decoded_json),
+        };
+        self.by_slot[i] = summary;
+        summary
+    }
+}
+
+type Registry = Vec<(Weak<RwLock<StoreData>>, Arc<Mutex<SummaryCache>>)>;
+
+/// The summary cache of each live store, found by the identity of the store's shared
+/// data: the `Weak` keeps that allocation's address from being reused while the entry
+/// exists, and entries of dropped stores are pruned on the next lookup.
+static SUMMARIES: Mutex<Registry> = Mutex::new(Vec::new());
+
+impl Store {
+    fn summaries(&self) -> Arc<Mutex<SummaryCache>> {
+        let mut registry = SUMMARIES.lock().unwrap_or_else(|e| e.into_inner());
+        registry.retain(|(w, _)| w.strong_count() > 0);
+        let me = Arc::as_ptr(&self.data);
+        if let Some((_, c)) = registry.iter().find(|(w, _)| std::ptr::eq(w.as_ptr(), me)) {
+            return Arc::clone(c);
+        }
+        let cache = Arc::new(Mutex::new(SummaryCache::default()));
+        registry.push((Arc::downgrade(&self.data), Arc::clone(&cache)));
+        cache
+    }
 }
 
 impl Store {
@@ -134,16 +284,38 @@ impl Store {
         since: Option<UnixSecs>,
         decoded: bool,
     ) -> Vec<NodeTx> {
+        let mode = if decoded { Decoded::All } else { Decoded::None };
+        self.node_txs(node, since, mode)
+    }
+
+    /// As [`Store::node_transmissions`], but `decoded_json` is copied only when it may
+    /// name another node by key: when it holds the text `key"` (the end of the keys
+    /// `pubkey`, `sender_key` and `recipient_key`) or a backslash (an escaped key name).
+    /// The others are left `None`, which saves copying every payload of a busy node.
+    pub fn node_transmissions_naming_keys(
+        &self,
+        node: &NodeKeys,
+        since: Option<UnixSecs>,
+    ) -> Vec<NodeTx> {
+        self.node_txs(node, since, Decoded::NamingKeys)
+    }
+
+    fn node_txs(&self, node: &NodeKeys, since: Option<UnixSecs>, mode: Decoded) -> Vec<NodeTx> {
+        let cache = self.summaries();
         let data = self.read();
+        let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
         let (slots, sender) = data.node_slots(node);
-        let mut out: Vec<NodeTx> = slots
-            .into_iter()
-            .filter_map(|slot| data.tx(slot))
-            .filter(|tx| since.is_none_or(|s| tx.first_seen >= s))
-            .map(|tx| data.node_tx(tx, sender, decoded))
-            .collect();
+        let mut out: Vec<NodeTx> = Vec::with_capacity(slots.len());
+        for slot in slots {
+            let Some(tx) = data.tx(slot) else { continue };
+            if since.is_none_or(|s| tx.first_seen >= s) {
+                let summary = cache.get(&data, slot, tx);
+                out.push(data.node_tx(tx, &summary, sender, mode));
+            }
+        }
+        drop(cache);
         drop(data);
-        out.sort_by_key(|t| (t.first_seen, t.id));
+        out.sort_unstable_by_key(|t| (t.first_seen, t.id));
         out
     }
 
@@ -214,10 +386,15 @@ impl Store {
             .collect()
     }
 
-    /// Transmissions whose path holds one of `hops` (lower-case hop strings), each with
-    /// the longest of its observed paths that holds one, oldest first.
-    pub fn node_paths(&self, hops: &[String]) -> Vec<NodePathTx> {
+    /// Transmissions whose path holds one of `hops` (lower-case hop strings), each reduced
+    /// to the longest of its observed paths that holds one (the last such observation on
+    /// ties), grouped by that path. The work is one pass over the observations of those
+    /// transmissions with no allocation per transmission; the path text is parsed once per
+    /// distinct path.
+    pub fn node_paths(&self, hops: &[String]) -> NodePaths {
+        let cache = self.summaries();
         let data = self.read();
+        let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
         let ids: Vec<u32> = hops.iter().filter_map(|h| data.strings.get(h)).collect();
         let mut slots: Vec<u32> = ids
             .iter()
@@ -227,30 +404,122 @@ impl Store {
             .collect();
         slots.sort_unstable();
         slots.dedup();
-        let mut out: Vec<NodePathTx> = slots
+        /// Per kept path: transmissions, newest (first seen, slot), its hash.
+        struct Agg {
+            count: usize,
+            newest: (i64, u32),
+            hash: [u8; 8],
+        }
+        let mut groups: HashMap<u32, Agg> = HashMap::new();
+        let mut transmissions = 0;
+        let mut key = ids.clone();
+        key.sort_unstable();
+        key.dedup();
+        let prev = cache
+            .kept
+            .remove(&key)
+            .map(|k| k.entries)
+            .unwrap_or_default();
+        let mut next: Vec<(u32, i64, u32, u32)> = Vec::with_capacity(slots.len());
+        let mut j = 0;
+        for slot in slots {
+            let Some(tx) = data.tx(slot) else { continue };
+            let n_obs = u32::try_from(tx.obs.len()).unwrap_or(u32::MAX);
+            while prev.get(j).is_some_and(|e| e.0 < slot) {
+                j += 1;
+            }
+            let path = match prev.get(j) {
+                Some(&(s, id, n, path)) if s == slot && id == tx.id && n == n_obs => path,
+                _ => data.kept_path(&mut cache, &ids, slot, tx),
+            };
+            next.push((slot, tx.id, n_obs, path));
+            if path == NONE {
+                continue;
+            }
+            transmissions += 1;
+            let at = (tx.first_seen, slot);
+            let g = groups.entry(path).or_insert(Agg {
+                count: 0,
+                newest: at,
+                hash: tx.hash,
+            });
+            g.count += 1;
+            if at >= g.newest {
+                g.newest = at;
+                g.hash = tx.hash;
+            }
+        }
+        cache.tick += 1;
+        let used = cache.tick;
+        cache.kept.insert(
+            key,
+            KeptPaths {
+                used,
+                entries: next,
+            },
+        );
+        if cache.kept.len() > KEPT_NODES
+            && let Some(oldest) = cache
+                .kept
+                .iter()
+                .min_by_key(|(_, k)| k.used)
+                .map(|(key, _)| key.clone())
+        {
+            cache.kept.remove(&oldest);
+        }
+        drop(cache);
+        let groups = groups
             .into_iter()
-            .filter_map(|s| data.tx(s))
-            .filter_map(|tx| {
-                let path = tx
-                    .obs
-                    .iter()
-                    .map(|o| o.path)
-                    .filter(|&p| data.hops_of(p).iter().any(|h| ids.contains(h)))
-                    .max_by_key(|&p| data.hops_of(p).len())?;
-                Some(NodePathTx {
-                    first_seen: tx.first_seen,
-                    hash: ContentHash(tx.hash),
-                    hops: parse_hops_as_stored(data.paths.resolve(path)),
-                })
+            .map(|(path, g)| NodePathGroup {
+                hops: parse_hops_as_stored(data.paths.resolve(path)),
+                count: g.count,
+                last_seen: g.newest.0,
+                sample: ContentHash(g.hash),
+                tie: g.newest.1,
             })
             .collect();
-        drop(data);
-        out.sort_by_key(|p| p.first_seen);
-        out
+        NodePaths {
+            transmissions,
+            groups,
+        }
     }
 }
 
 impl StoreData {
+    /// The path kept for a transmission by [`Store::node_paths`]: of the observed paths
+    /// that hold one of `ids`, the longest (the last such observation on ties); [`NONE`]
+    /// when none does.
+    fn kept_path(&self, cache: &mut SummaryCache, ids: &[u32], slot: u32, tx: &Tx) -> u32 {
+        // Often the last of the longest paths holds the hop: then it is the one kept.
+        let longest = cache.get(self, slot, tx).last_longest;
+        if longest != NONE && self.hops_of(longest).iter().any(|h| ids.contains(h)) {
+            return longest;
+        }
+        let mut kept: Option<(usize, u32)> = None;
+        let mut last: Option<(u32, Option<usize>)> = None;
+        for o in &tx.obs {
+            let len = match last {
+                Some((p, len)) if p == o.path => len,
+                _ => {
+                    let path_hops = self.hops_of(o.path);
+                    let len = path_hops
+                        .iter()
+                        .any(|h| ids.contains(h))
+                        .then_some(path_hops.len());
+                    last = Some((o.path, len));
+                    len
+                }
+            };
+            // `>=`: the last of the longest, as `max_by_key` picks.
+            if let Some(len) = len
+                && kept.is_none_or(|(l, _)| len >= l)
+            {
+                kept = Some((len, o.path));
+            }
+        }
+        kept.map_or(NONE, |(_, path)| path)
+    }
+
     /// Slots of every transmission the node is involved in (deduplicated) and the
     /// interned id of its key.
     fn node_slots(&self, node: &NodeKeys) -> (Vec<u32>, Option<u32>) {
@@ -269,12 +538,12 @@ impl StoreData {
         (slots, sender)
     }
 
-    fn node_tx(&self, tx: &Tx, sender: Option<u32>, decoded: bool) -> NodeTx {
-        let best = tx
-            .obs
-            .iter()
-            .rev()
-            .max_by_key(|o| self.hops_of(o.path).len());
+    fn node_tx(&self, tx: &Tx, best: &SlotSummary, sender: Option<u32>, mode: Decoded) -> NodeTx {
+        let decoded = match mode {
+            Decoded::None => false,
+            Decoded::All => true,
+            Decoded::NamingKeys => best.names_keys,
+        };
         let centi = |v: i16| (v != NO_CENTI).then_some(f64::from(v) / 100.0);
         let byte = |b: u8| (b != NO_U8).then_some(b);
         NodeTx {
@@ -284,11 +553,11 @@ impl StoreData {
             payload_type: byte(tx.payload_type),
             observation_count: tx.obs.len(),
             sent: sender.is_some_and(|k| tx.from_pubkey == k),
-            best_observer: best.and_then(|o| self.observers.resolve(o.observer)),
-            snr: best.and_then(|o| centi(o.snr)),
-            rssi: best.and_then(|o| centi(o.rssi)),
-            hops: best.map_or(0, |o| self.hops_of(o.path).len()),
-            path_hash_size: path_hash_size(&tx.raw),
+            best_observer: self.observers.resolve(best.observer),
+            snr: centi(best.snr),
+            rssi: centi(best.rssi),
+            hops: best.hops as usize,
+            path_hash_size: byte(best.hash_size),
             scope: (tx.scope != NONE).then(|| self.strings.resolve(tx.scope).to_owned()),
             decoded_json: decoded.then(|| tx.decoded_json.to_string()),
         }
@@ -371,6 +640,21 @@ impl StoreData {
         out.relay.scopes = names;
         out
     }
+}
+
+/// Which decoded payloads [`StoreData::node_tx`] copies.
+#[derive(Clone, Copy)]
+enum Decoded {
+    None,
+    All,
+    NamingKeys,
+}
+
+/// Whether a decoded payload may name a node by key: it holds the text `key"` (the end of
+/// the keys `pubkey`, `sender_key` and `recipient_key`) or a backslash (which could
+/// escape a letter of such a key name).
+fn may_name_keys(json: &str) -> bool {
+    json.contains("key\"") || json.contains('\\')
 }
 
 /// The hash size a packet's path byte announces (spec analytics.md §0.2): the path byte
@@ -565,16 +849,24 @@ mod tests {
         let heard = s.nodes_heard_by(&[7]);
         assert!(heard.contains(KEY) && heard.contains("cd"));
         assert!(s.nodes_heard_by(&[99]).is_empty());
-        let paths = s.node_paths(&["ab12".to_owned()]);
-        assert_eq!(paths.len(), 2);
+        let mut paths = s.node_paths(&["ab12".to_owned()]);
+        assert_eq!(paths.transmissions, 2);
+        paths.groups.sort_by_key(|g| g.last_seen);
+        assert_eq!(paths.groups.len(), 2);
         // tx 4: of its two paths only one holds the hop.
-        assert_eq!(paths[0].hops, ["EF01", "AB12"]);
-        assert_eq!(
-            paths[0].hash,
-            ContentHash::parse("0000000000000004").unwrap()
-        );
-        assert!(s.node_paths(&[]).is_empty());
-        assert!(s.node_paths(&["zz".to_owned()]).is_empty());
+        let g = &paths.groups[0];
+        assert_eq!(g.hops, ["EF01", "AB12"]);
+        assert_eq!((g.count, g.last_seen), (1, T0 + 7300));
+        assert_eq!(g.sample, ContentHash::parse("0000000000000004").unwrap());
+        assert_eq!(s.node_paths(&[]), NodePaths::default());
+        assert_eq!(s.node_paths(&["zz".to_owned()]), NodePaths::default());
+        // Transmissions sharing a kept path form one group; the newest is its sample.
+        let ab = s.node_paths(&["ab".to_owned()]);
+        assert_eq!(ab.transmissions, 2);
+        assert_eq!(ab.groups.len(), 2);
+        // Only payloads that may name a key are copied.
+        let named = s.node_transmissions_naming_keys(&node(&["ab"]), None);
+        assert!(named.iter().all(|t| t.decoded_json.is_none()));
     }
 
     #[test]
@@ -594,6 +886,44 @@ mod tests {
         assert_eq!(path_hash_size(&[0x11, 0xc0]), None);
         assert_eq!(path_hash_size(&[0x25, 0x41]), None);
         assert_eq!(path_hash_size(&[]), None);
+    }
+
+    #[test]
+    fn payloads_that_may_name_keys() {
+        assert!(may_name_keys(r#"{"pubkey":"ab"}"#));
+        assert!(may_name_keys(r#"{"sender_key":"ab","recipient_key":"cd"}"#));
+        assert!(may_name_keys(r#"{"pub\u006bey":"ab"}"#), "escaped name");
+        assert!(!may_name_keys(r#"{"type":"ADVERT","pubKey":"ab"}"#));
+    }
+
+    #[test]
+    fn cached_summaries_follow_new_observations() {
+        let s = store();
+        let hops = |s: &Store| {
+            let txs = s.node_transmissions(&node(&["ab"]), None, false);
+            txs.iter().find(|t| t.id == 5).map(|t| (t.hops, t.snr))
+        };
+        assert_eq!(hops(&s), Some((1, Some(0.0))));
+        let ab = || s.node_paths(&["ab".to_owned()]);
+        assert!(ab().groups.iter().all(|g| g.hops != ["EF", "AB", "CD"]));
+        // tx 5 is heard again, over a longer path that holds the hop.
+        s.merge(PreparedChunk::from_rows(&[tx(
+            5,
+            T0 + 7400,
+            "1101",
+            Some("cd"),
+            None,
+            &[r#"["AB"]"#, r#"["EF","AB","CD"]"#],
+        )]));
+        assert_eq!(hops(&s), Some((3, Some(2.0))));
+        assert!(ab().groups.iter().any(|g| g.hops == ["EF", "AB", "CD"]));
+        let mut twice = [ab(), ab()];
+        for p in &mut twice {
+            p.groups.sort_by_key(|g| g.tie);
+        }
+        assert_eq!(twice[0], twice[1], "a cached answer is the computed one");
+        // A store of its own has its own cache.
+        assert_eq!(hops(&store()), Some((1, Some(0.0))));
     }
 
     #[test]
