@@ -1191,7 +1191,9 @@ async fn node_analytics(
             },
             tail,
         };
-        serde_json::to_vec(&body)
+        // About 190 bytes per snrTrend entry, plus the rest.
+        let mut out = Vec::with_capacity(190 * txs.len() + 64 * 1024);
+        serde_json::to_writer(&mut out, &body).map(|()| out)
     })
     .await?
     .map_err(|e| ApiError::internal("node analytics serialization failed", e))?;
