@@ -144,12 +144,15 @@ impl Store {
     }
 }
 
-/// One transmission reduced to what bulk health aggregates.
+/// One transmission reduced to what bulk health aggregates (32 bytes, so the sort moves
+/// little).
 struct Row {
     first_seen: i64,
     id: i64,
-    n_obs: usize,
-    best: BestRec,
+    n_obs: u32,
+    observer: u32,
+    snr: i16,
+    rssi: i16,
 }
 
 impl StoreData {
@@ -197,8 +200,10 @@ impl StoreData {
                 rows.push(Row {
                     first_seen: tx.first_seen,
                     id: tx.id,
-                    n_obs: tx.obs.len(),
-                    best,
+                    n_obs: best.n_obs,
+                    observer: best.observer,
+                    snr: best.snr,
+                    rssi: best.rssi,
                 });
             }
         }
@@ -211,8 +216,9 @@ impl StoreData {
                 }
             }
         }
-        // Oldest first, so the means add up in the order the per-node endpoints use.
-        rows.sort_unstable_by_key(|r| (r.first_seen, r.id));
+        // Oldest first, so the means add up in the order the per-node endpoints use. The
+        // index lists are runs in load order, which the stable sort merges cheaply.
+        rows.sort_by_key(|r| (r.first_seen, r.id));
         self.summarise(&rows, today)
     }
 
@@ -226,17 +232,17 @@ impl StoreData {
         // observer key → (transmissions, snr sum, snr n, rssi sum, rssi n)
         let mut groups: HashMap<i64, (usize, f64, usize, f64, usize)> = HashMap::new();
         for r in rows {
-            out.observations += r.n_obs;
+            out.observations += r.n_obs as usize;
             if r.first_seen > today {
                 out.today += 1;
             }
             out.last_heard = out.last_heard.max(Some(r.first_seen));
-            let snr = db(r.best.snr);
+            let snr = db(r.snr);
             if let Some(v) = snr {
                 snr_sum += v;
                 snr_n += 1;
             }
-            let Some(key) = self.observers.resolve(r.best.observer) else {
+            let Some(key) = self.observers.resolve(r.observer) else {
                 continue;
             };
             let g = groups.entry(key).or_insert((0, 0.0, 0, 0.0, 0));
@@ -245,7 +251,7 @@ impl StoreData {
                 g.1 += v;
                 g.2 += 1;
             }
-            if let Some(v) = db(r.best.rssi) {
+            if let Some(v) = db(r.rssi) {
                 g.3 += v;
                 g.4 += 1;
             }

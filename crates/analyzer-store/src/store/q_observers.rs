@@ -1,8 +1,12 @@
 //! Store queries behind the observers endpoints. A child module of `store`, so it reads
 //! `StoreData` directly under the read lock.
 //!
-//! Both queries copy out what the endpoint needs and leave the parsing of decoded JSON to
-//! the caller, outside the lock.
+//! The observer list's hourly counts walk the id order newest first. The analytics are
+//! aggregated here from a per-observer copy of the observer's observations that is kept
+//! between calls and validated against the store on each one ([`PerObserver::refresh`]),
+//! so a call reads the observer's index list and its own observations instead of every
+//! observation of every transmission it heard; the node identifiers of a decoded payload
+//! come from the caller's function ([`DecodedNodes`]) and are cached per transmission.
 
 use std::collections::BTreeMap;
 
@@ -16,13 +20,14 @@ use super::*;
 const LATE_OBSERVATION_GRACE_SECS: i64 = 6 * 3600;
 
 /// Most observers whose analytics state is kept; the least recently asked for is dropped
-/// first. Each costs about 40 bytes per observation of that observer in memory.
+/// first. Each costs about 60 bytes per observation of that observer in memory.
 const MAX_CACHED_OBSERVERS: usize = 16;
 /// Timeline buckets counted in dense arrays; later ones (future-dated observations) go
 /// to a map.
 const DENSE_BUCKETS: i64 = 4096;
-/// Largest node-per-bucket bit matrix (in 64-bit words) before falling back to hash sets.
-const MAX_BIT_WORDS: usize = 1 << 22;
+/// Widest per-bucket node bit row (in 64-bit words: 8 KiB, 65,536 ids) before falling
+/// back to hash sets, so the rows of even 4,096 buckets stay within 32 MiB.
+const MAX_BIT_ROW_WORDS: usize = 1 << 10;
 
 /// The node identifiers a decoded payload names, as the caller defines them. Its results
 /// are cached per transmission, so a store must always be given the same function.
@@ -86,11 +91,14 @@ impl Names {
     }
 
     /// Drops everything when superseded entries (slots reused by other transmissions)
-    /// make up most of the pool; it is rebuilt on demand.
-    fn compact(&mut self, slots: usize) {
-        if self.pool.len() > 4 * (slots + self.path.len()) + (1 << 20) {
+    /// make up most of the pool; it is rebuilt on demand. True when it did (the ids
+    /// copied anywhere else are then meaningless).
+    fn compact(&mut self, slots: usize) -> bool {
+        let bloated = self.pool.len() > 4 * (slots + self.path.len()) + (1 << 20);
+        if bloated {
             *self = Names::default();
         }
+        bloated
     }
 
     fn ensure_tx(&mut self, slot: u32, tx: &Tx, parse: DecodedNodes) {
@@ -139,6 +147,8 @@ impl Names {
 struct PerObserver {
     recs: Vec<Rec>,
     sights: Vec<Sight>,
+    /// Node ids of each sighting (its transmission's, then its path's), back to back.
+    ids: Vec<u32>,
     used: u64,
 }
 
@@ -157,9 +167,11 @@ struct Rec {
 #[derive(Clone, Copy)]
 struct Sight {
     ts: u32,
-    path: u32,
     /// Position in the transmission's observations.
     pos: u32,
+    /// Its node ids: `ids[ids_start..ids_start + ids_len]`.
+    ids_start: u32,
+    ids_len: u32,
     snr: i16,
     payload_type: u8,
 }
@@ -170,7 +182,7 @@ impl PerObserver {
     /// the index lists) and a reused slot holds another id, so a record whose slot, id
     /// and observation count match the store is exactly what a rescan would give; every
     /// other transmission of the observer's list is rescanned.
-    fn refresh(&mut self, data: &StoreData, g: u32) {
+    fn refresh(&mut self, data: &StoreData, g: u32, names: &mut Names, parse: DecodedNodes) {
         let list = data
             .by_observer
             .get(g as usize)
@@ -187,6 +199,7 @@ impl PerObserver {
         }
         let mut recs: Vec<Rec> = Vec::with_capacity(list.len());
         let mut sights: Vec<Sight> = Vec::with_capacity(self.sights.len() + 1024);
+        let mut ids: Vec<u32> = Vec::with_capacity(self.ids.len() + 4096);
         let mut i = 0;
         for &slot in list {
             let Some(tx) = data.tx(slot) else { continue };
@@ -204,11 +217,19 @@ impl PerObserver {
                     i += 1;
                     let kept = (r.start as usize)..(r.start as usize + r.n as usize);
                     match self.sights.get(kept) {
-                        Some(s) if current(r, slot) => sights.extend_from_slice(s),
-                        _ => push_sights(tx, g, &mut sights),
+                        Some(kept) if current(r, slot) => {
+                            for s in kept {
+                                let from = s.ids_start as usize;
+                                let own = self.ids.get(from..from + s.ids_len as usize);
+                                let ids_start = u32::try_from(ids.len()).unwrap_or(u32::MAX);
+                                ids.extend_from_slice(own.unwrap_or(&[]));
+                                sights.push(Sight { ids_start, ..*s });
+                            }
+                        }
+                        _ => push_sights(data, slot, tx, g, names, parse, &mut sights, &mut ids),
                     }
                 }
-                _ => push_sights(tx, g, &mut sights),
+                _ => push_sights(data, slot, tx, g, names, parse, &mut sights, &mut ids),
             }
             let end = u32::try_from(sights.len()).unwrap_or(u32::MAX);
             recs.push(Rec {
@@ -221,65 +242,96 @@ impl PerObserver {
         }
         self.recs = recs;
         self.sights = sights;
+        self.ids = ids;
     }
 }
 
-fn push_sights(tx: &Tx, g: u32, out: &mut Vec<Sight>) {
+#[allow(clippy::too_many_arguments)]
+fn push_sights(
+    data: &StoreData,
+    slot: u32,
+    tx: &Tx,
+    g: u32,
+    names: &mut Names,
+    parse: DecodedNodes,
+    out: &mut Vec<Sight>,
+    ids: &mut Vec<u32>,
+) {
+    let mut parsed = false;
     for (pos, o) in tx.obs.iter().enumerate() {
-        if o.observer == g {
-            out.push(Sight {
-                ts: o.timestamp,
-                path: o.path,
-                pos: u32::try_from(pos).unwrap_or(u32::MAX),
-                snr: o.snr,
-                payload_type: tx.payload_type,
-            });
+        if o.observer != g {
+            continue;
         }
+        if !parsed {
+            parsed = true;
+            names.ensure_tx(slot, tx, parse);
+        }
+        names.ensure_path(data, o.path);
+        let start = ids.len();
+        ids.extend_from_slice(names.of_tx(slot));
+        ids.extend_from_slice(names.of_path(o.path));
+        out.push(Sight {
+            ts: o.timestamp,
+            pos: u32::try_from(pos).unwrap_or(u32::MAX),
+            ids_start: u32::try_from(start).unwrap_or(u32::MAX),
+            ids_len: u32::try_from(ids.len() - start).unwrap_or(0),
+            snr: o.snr,
+            payload_type: tx.payload_type,
+        });
     }
 }
 
-/// Distinct node ids per timeline bucket.
+/// Distinct node ids per dense timeline bucket: a bit row per bucket while the id space
+/// is small, hash sets beyond.
 enum BucketNodes {
-    /// One bit row of `words` words per dense bucket.
-    Bits {
-        bits: Vec<u64>,
-        words: usize,
-    },
-    Sets(HashMap<usize, hashbrown::HashSet<u32>>),
+    Bits { rows: Vec<Vec<u64>>, words: usize },
+    Sets(Vec<hashbrown::HashSet<u32>>),
 }
 
 impl BucketNodes {
-    fn new(buckets: usize, ids: usize) -> Self {
+    fn new(ids: usize) -> Self {
         let words = ids.div_ceil(64).max(1);
-        match buckets.checked_mul(words) {
-            Some(n) if n <= MAX_BIT_WORDS => Self::Bits {
-                bits: vec![0; n],
+        if words <= MAX_BIT_ROW_WORDS {
+            Self::Bits {
+                rows: Vec::new(),
                 words,
-            },
-            _ => Self::Sets(HashMap::new()),
+            }
+        } else {
+            Self::Sets(Vec::new())
         }
     }
 
     fn insert(&mut self, bucket: usize, ids: &[u32]) {
         match self {
-            Self::Bits { bits, words } => {
-                let row = bucket * *words;
+            Self::Bits { rows, words } => {
+                if rows.len() <= bucket {
+                    rows.resize_with(bucket + 1, Vec::new);
+                }
+                let row = &mut rows[bucket];
+                if row.is_empty() {
+                    row.resize(*words, 0);
+                }
                 for &id in ids {
-                    if let Some(w) = bits.get_mut(row + id as usize / 64) {
+                    if let Some(w) = row.get_mut(id as usize / 64) {
                         *w |= 1 << (id % 64);
                     }
                 }
             }
-            Self::Sets(sets) => sets.entry(bucket).or_default().extend(ids),
+            Self::Sets(sets) => {
+                if sets.len() <= bucket {
+                    sets.resize_with(bucket + 1, Default::default);
+                }
+                sets[bucket].extend(ids);
+            }
         }
     }
 
     fn count(&self, bucket: usize) -> usize {
         match self {
-            Self::Bits { bits, words } => bits
-                .get(bucket * words..(bucket + 1) * words)
+            Self::Bits { rows, .. } => rows
+                .get(bucket)
                 .map_or(0, |r| r.iter().map(|w| w.count_ones() as usize).sum()),
-            Self::Sets(sets) => sets.get(&bucket).map_or(0, |s| s.len()),
+            Self::Sets(sets) => sets.get(bucket).map_or(0, |s| s.len()),
         }
     }
 }
@@ -349,18 +401,19 @@ impl Store {
                 cache.observers.remove(&k);
             }
         }
+        if cache.names.compact(data.slots.len()) {
+            cache.observers.clear();
+        }
         let per = cache.observers.entry(g).or_default();
         per.used = cache.clock;
-        per.refresh(&data, g);
-        cache.names.compact(data.slots.len());
+        per.refresh(&data, g, &mut cache.names, parse);
         aggregate(
             &data,
             per,
-            &mut cache.names,
+            cache.names.ids.len(),
             since,
             bucket.max(1),
             recent,
-            parse,
         )
     }
 }
@@ -368,41 +421,45 @@ impl Store {
 fn aggregate(
     data: &StoreData,
     per: &PerObserver,
-    names: &mut Names,
+    n_ids: usize,
     since: UnixSecs,
     bucket: i64,
     recent: usize,
-    parse: DecodedNodes,
 ) -> ObserverAnalytics {
     let base = since.div_euclid(bucket) * bucket;
-    let index = |ts: i64| (ts.div_euclid(bucket) * bucket - base) / bucket;
-    let sights_of = |r: &Rec| {
-        per.sights
-            .get(r.start as usize..r.start as usize + r.n as usize)
-            .unwrap_or(&[])
-    };
     let mut dense: Vec<usize> = Vec::new();
     let mut sparse: BTreeMap<i64, usize> = BTreeMap::new();
+    let mut nodes = BucketNodes::new(n_ids);
+    let mut sparse_nodes: HashMap<i64, hashbrown::HashSet<u32>> = HashMap::new();
     let mut types = [0usize; 256];
     let mut snr = vec![0usize; 1 << 16];
     // (timestamp, slot, position) of every observation in the window.
     let mut newest: Vec<(u32, u32, u32)> = Vec::new();
     for r in &per.recs {
-        let mut parsed = false;
-        for s in sights_of(r) {
+        let sights = per
+            .sights
+            .get(r.start as usize..r.start as usize + r.n as usize)
+            .unwrap_or(&[]);
+        for s in sights {
             let ts = i64::from(s.ts);
             if ts < since {
                 continue;
             }
-            match index(ts) {
+            let from = s.ids_start as usize;
+            let ids = per.ids.get(from..from + s.ids_len as usize).unwrap_or(&[]);
+            match (ts.div_euclid(bucket) * bucket - base) / bucket {
                 i if i < DENSE_BUCKETS => {
                     let i = i as usize;
                     if dense.len() <= i {
                         dense.resize(i + 1, 0);
                     }
                     dense[i] += 1;
+                    nodes.insert(i, ids);
                 }
-                i => *sparse.entry(i).or_default() += 1,
+                i => {
+                    *sparse.entry(i).or_default() += 1;
+                    sparse_nodes.entry(i).or_default().extend(ids);
+                }
             }
             if s.payload_type != NO_U8 {
                 types[usize::from(s.payload_type)] += 1;
@@ -410,38 +467,7 @@ fn aggregate(
             if s.snr != NO_CENTI {
                 snr[usize::from(s.snr as u16)] += 1;
             }
-            if !parsed {
-                parsed = true;
-                if let Some(tx) = data.tx(r.slot) {
-                    names.ensure_tx(r.slot, tx, parse);
-                }
-            }
-            names.ensure_path(data, s.path);
             newest.push((s.ts, r.slot, s.pos));
-        }
-    }
-    // Distinct node ids per bucket, now that every id is known.
-    let mut nodes = BucketNodes::new(dense.len(), names.ids.len());
-    let mut sparse_nodes: HashMap<i64, hashbrown::HashSet<u32>> = HashMap::new();
-    for r in &per.recs {
-        let tx_nodes = names.of_tx(r.slot);
-        for s in sights_of(r) {
-            let ts = i64::from(s.ts);
-            if ts < since {
-                continue;
-            }
-            let path_nodes = names.of_path(s.path);
-            match index(ts) {
-                i if i < DENSE_BUCKETS => {
-                    nodes.insert(i as usize, tx_nodes);
-                    nodes.insert(i as usize, path_nodes);
-                }
-                i => {
-                    let set = sparse_nodes.entry(i).or_default();
-                    set.extend(tx_nodes);
-                    set.extend(path_nodes);
-                }
-            }
         }
     }
     let mut timeline: Vec<(UnixSecs, usize, usize)> = dense
