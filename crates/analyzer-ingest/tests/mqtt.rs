@@ -607,7 +607,9 @@ async fn check_restart_mid_burst(addr: SocketAddr, client_id: &str) {
             &mut self,
             batch: &analyzer_db::WriteBatch,
         ) -> analyzer_db::DbResult<analyzer_db::BatchOutcome> {
-            std::thread::sleep(Duration::from_millis(5));
+            // Slow enough that the 1500-message burst takes several seconds even on a busy
+            // machine, so the restart below lands mid-burst.
+            std::thread::sleep(Duration::from_millis(20));
             self.0.write_batch(batch)
         }
     }

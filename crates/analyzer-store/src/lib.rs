@@ -19,11 +19,11 @@ pub mod store;
 pub use load::{
     HotLoaded, LoadConfig, LoadError, LoadHooks, LoadState, MIN_COVERAGE, StartupLoader,
 };
+pub use store::q_bulk::{NodeHealthSummary, ObserverHealth};
 pub use store::q_channels::{ChannelMessagePage, ChannelMessageRef, ChannelSummary};
 pub use store::q_nodes::{
     EnrichWindows, NodeEnrichment, NodeKeys, NodePathGroup, NodePaths, NodeTx, RelayStats,
 };
-pub use store::q_bulk::{NodeHealthSummary, ObserverHealth};
 pub use store::q_observers::{DecodedNodes, ObserverAnalytics};
 pub use store::q_packets::{
     GroupedAnswer, GroupedPacket, GroupedPage, NodesQuery, PacketListQuery,

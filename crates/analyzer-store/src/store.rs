@@ -34,8 +34,8 @@ use crate::load::LoadState;
 
 pub mod q_bulk;
 pub mod q_channels;
-pub mod q_misc;
 mod q_follow;
+pub mod q_misc;
 pub mod q_nodes;
 pub mod q_observers;
 pub mod q_packets;
