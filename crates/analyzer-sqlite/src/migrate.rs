@@ -549,15 +549,22 @@ fn plan_background(tx: &Transaction<'_>) -> DbResult<VecDeque<BgJob>> {
             markers: &["channel_hash_v1", "channel_hash_casing_v1"],
         });
     }
-    let missing_from_pubkey = tx
-        .query_row(
-            "SELECT 1 FROM transmissions WHERE payload_type = 4 AND from_pubkey IS NULL LIMIT 1",
-            [],
-            |_| Ok(()),
-        )
-        .optional()
-        .map_err(map_err)?
-        .is_some();
+    // The probe walks every ADVERT row (4.2 s on a cold 2.5 GB file), so it runs until it
+    // finds nothing to do once; then the job is recorded done (every advert we or the
+    // reference write carries its from_pubkey) and later starts skip it.
+    let missing_from_pubkey = !async_done(tx, ASYNC_FROM_PUBKEY)?
+        && tx
+            .query_row(
+                "SELECT 1 FROM transmissions WHERE payload_type = 4 AND from_pubkey IS NULL LIMIT 1",
+                [],
+                |_| Ok(()),
+            )
+            .optional()
+            .map_err(map_err)?
+            .is_some();
+    if !missing_from_pubkey && !async_done(tx, ASYNC_FROM_PUBKEY)? {
+        record_async_done(tx, ASYNC_FROM_PUBKEY).map_err(map_err)?;
+    }
     if missing_from_pubkey {
         jobs.push_back(BgJob::Range {
             name: ASYNC_FROM_PUBKEY,
