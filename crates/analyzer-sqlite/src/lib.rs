@@ -15,6 +15,7 @@
 //! [`Synchronous::Full`] fsyncs the WAL at every commit and closes that window too, at the
 //! cost measured in the crate's benchmark.
 
+mod cells;
 mod migrate;
 mod read;
 mod read_admin;

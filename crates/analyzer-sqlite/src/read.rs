@@ -6,18 +6,18 @@ use analyzer_db::{
     DbResult, NeighborEdgeRow, NodeRow, ObservationRow, ObserverRow, StoreStats, TransmissionPage,
     TransmissionPageQuery, TransmissionRow, UnixSecs, Watermark,
 };
-use rusqlite::types::ValueRef;
 use rusqlite::{Connection, Row, params};
 
+use crate::cells::{int, real, text};
 use crate::map_err;
 
 const TX_COLUMNS: &str = "id, hash, raw_hex, first_seen, last_seen, route_type, payload_type, \
      payload_version, decoded_json, channel_hash, scope_name, from_pubkey";
 
-const OBS_COLUMNS: &str = "id, transmission_id, observer_idx, direction, snr, rssi, score, \
+pub(crate) const OBS_COLUMNS: &str = "id, transmission_id, observer_idx, direction, snr, rssi, score, \
      path_json, resolved_path, timestamp";
 
-fn tx_row(r: &Row<'_>) -> rusqlite::Result<TransmissionRow> {
+pub(crate) fn tx_row(r: &Row<'_>) -> rusqlite::Result<TransmissionRow> {
     Ok(TransmissionRow {
         id: r.get(0)?,
         hash: text(r, 1)?.unwrap_or_default(),
@@ -35,7 +35,7 @@ fn tx_row(r: &Row<'_>) -> rusqlite::Result<TransmissionRow> {
     })
 }
 
-fn obs_row(r: &Row<'_>) -> rusqlite::Result<ObservationRow> {
+pub(crate) fn obs_row(r: &Row<'_>) -> rusqlite::Result<ObservationRow> {
     Ok(ObservationRow {
         id: r.get(0)?,
         transmission_id: r.get(1)?,
@@ -335,39 +335,6 @@ pub(crate) fn nodes(conn: &Connection) -> DbResult<Vec<NodeRow>> {
         .collect::<Result<Vec<_>, _>>()
         .map_err(map_err)?;
     Ok(rows)
-}
-
-/// Lenient column readers: legacy databases hold whatever older code wrote (numbers as
-/// text, text in numeric columns), and one odd cell must not fail a whole load.
-fn text(r: &Row<'_>, i: usize) -> rusqlite::Result<Option<String>> {
-    Ok(match r.get_ref(i)? {
-        ValueRef::Null => None,
-        ValueRef::Text(t) | ValueRef::Blob(t) => Some(String::from_utf8_lossy(t).into_owned()),
-        ValueRef::Integer(n) => Some(n.to_string()),
-        ValueRef::Real(f) => Some(f.to_string()),
-    })
-}
-
-fn real(r: &Row<'_>, i: usize) -> rusqlite::Result<Option<f64>> {
-    Ok(match r.get_ref(i)? {
-        ValueRef::Integer(n) => Some(n as f64),
-        ValueRef::Real(f) => Some(f),
-        ValueRef::Text(t) => std::str::from_utf8(t)
-            .ok()
-            .and_then(|s| s.trim().parse().ok()),
-        ValueRef::Null | ValueRef::Blob(_) => None,
-    })
-}
-
-fn int(r: &Row<'_>, i: usize) -> rusqlite::Result<Option<i64>> {
-    Ok(match r.get_ref(i)? {
-        ValueRef::Integer(n) => Some(n),
-        ValueRef::Real(f) if f.is_finite() => Some(f.round() as i64),
-        ValueRef::Text(t) => std::str::from_utf8(t)
-            .ok()
-            .and_then(|s| s.trim().parse().ok()),
-        _ => None,
-    })
 }
 
 pub(crate) fn neighbor_edges(conn: &Connection) -> DbResult<Vec<NeighborEdgeRow>> {

@@ -4,9 +4,9 @@
 use std::path::Path;
 
 use analyzer_db::{DatabasePages, DbError, DbResult, DroppedPacketRow, DroppedQuery};
-use rusqlite::types::ValueRef;
 use rusqlite::{Connection, Row, params};
 
+use crate::cells::text;
 use crate::map_err;
 
 /// `dropped_packets` rows matching `q`, newest first. A database without the table (one a
@@ -52,16 +52,6 @@ fn dropped_row(r: &Row<'_>) -> rusqlite::Result<DroppedPacketRow> {
         node_pubkey: text(r, 6)?,
         node_name: text(r, 7)?,
         dropped_at: text(r, 8)?,
-    })
-}
-
-/// Any column as text (the table is written by other programs too; never fail on a type).
-fn text(r: &Row<'_>, i: usize) -> rusqlite::Result<Option<String>> {
-    Ok(match r.get_ref(i)? {
-        ValueRef::Null => None,
-        ValueRef::Text(t) | ValueRef::Blob(t) => Some(String::from_utf8_lossy(t).into_owned()),
-        ValueRef::Integer(n) => Some(n.to_string()),
-        ValueRef::Real(f) => Some(f.to_string()),
     })
 }
 

@@ -2,9 +2,10 @@
 //! transmission: per-channel counts and newest messages (`/api/channels`).
 
 use analyzer_db::{ChannelSummaryRow, DbResult};
-use rusqlite::types::{Value, ValueRef};
+use rusqlite::types::Value;
 use rusqlite::{Row, params_from_iter};
 
+use crate::cells::text;
 use crate::map_err;
 
 /// GRP_TXT channels with their message count and newest (highest id) message, in no
@@ -46,15 +47,5 @@ fn summary_row(r: &Row<'_>) -> rusqlite::Result<ChannelSummaryRow> {
         message_count: u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
         last_first_seen: text(r, 2)?.unwrap_or_default(),
         last_decoded_json: text(r, 3)?,
-    })
-}
-
-/// Text of any storage class (column types are not enforced by SQLite).
-fn text(r: &Row<'_>, i: usize) -> rusqlite::Result<Option<String>> {
-    Ok(match r.get_ref(i)? {
-        ValueRef::Null => None,
-        ValueRef::Text(t) | ValueRef::Blob(t) => Some(String::from_utf8_lossy(t).into_owned()),
-        ValueRef::Integer(n) => Some(n.to_string()),
-        ValueRef::Real(f) => Some(f.to_string()),
     })
 }

@@ -3,9 +3,9 @@
 
 use analyzer_db::time::rfc3339;
 use analyzer_db::{DbResult, ObserverMetricRow, UnixSecs};
-use rusqlite::types::ValueRef;
 use rusqlite::{Connection, Row};
 
+use crate::cells::{self, int, text};
 use crate::map_err;
 
 const COLUMNS: &str = "observer_id, timestamp, noise_floor, tx_air_secs, rx_air_secs, \
@@ -58,37 +58,7 @@ fn metric_row(r: &Row<'_>) -> rusqlite::Result<ObserverMetricRow> {
     })
 }
 
-/// Text of any storage class (the column types are not enforced by SQLite).
-fn text(r: &Row<'_>, i: usize) -> rusqlite::Result<Option<String>> {
-    Ok(match r.get_ref(i)? {
-        ValueRef::Null => None,
-        ValueRef::Text(t) | ValueRef::Blob(t) => Some(String::from_utf8_lossy(t).into_owned()),
-        ValueRef::Integer(n) => Some(n.to_string()),
-        ValueRef::Real(f) => Some(f.to_string()),
-    })
-}
-
 /// A finite float of any numeric storage class or numeric text.
 fn real(r: &Row<'_>, i: usize) -> rusqlite::Result<Option<f64>> {
-    Ok(match r.get_ref(i)? {
-        ValueRef::Integer(n) => Some(n as f64),
-        ValueRef::Real(f) => Some(f),
-        ValueRef::Text(t) => std::str::from_utf8(t)
-            .ok()
-            .and_then(|s| s.trim().parse().ok()),
-        ValueRef::Null | ValueRef::Blob(_) => None,
-    }
-    .filter(|f: &f64| f.is_finite()))
-}
-
-/// An integer of any numeric storage class or integer text (reals are rounded).
-fn int(r: &Row<'_>, i: usize) -> rusqlite::Result<Option<i64>> {
-    Ok(match r.get_ref(i)? {
-        ValueRef::Integer(n) => Some(n),
-        ValueRef::Real(f) if f.is_finite() => Some(f.round() as i64),
-        ValueRef::Text(t) => std::str::from_utf8(t)
-            .ok()
-            .and_then(|s| s.trim().parse().ok()),
-        _ => None,
-    })
+    Ok(cells::real(r, i)?.filter(|f| f.is_finite()))
 }

@@ -3,20 +3,16 @@
 //! observation id (`/api/packets/{id}` when it is not in memory).
 
 use analyzer_db::time::rfc3339;
-use analyzer_db::{
-    DbResult, ObservationRow, TransmissionRow, TxFilter, TxListPage, TxListQuery, TxSort,
-};
-use rusqlite::types::{Value, ValueRef};
-use rusqlite::{Connection, Row, params_from_iter};
+use analyzer_db::{DbResult, TransmissionRow, TxFilter, TxListPage, TxListQuery, TxSort};
+use rusqlite::types::Value;
+use rusqlite::{Connection, params_from_iter};
 
 use crate::map_err;
+use crate::read::{OBS_COLUMNS, obs_row, tx_row};
 
 const TX_COLUMNS: &str = "t.id, t.hash, t.raw_hex, t.first_seen, t.last_seen, t.route_type, \
      t.payload_type, t.payload_version, t.decoded_json, t.channel_hash, t.scope_name, \
      t.from_pubkey";
-
-const OBS_COLUMNS: &str = "id, transmission_id, observer_idx, direction, snr, rssi, score, \
-     path_json, resolved_path, timestamp";
 
 /// Most values one statement binds (SQLite's default limit is 32766).
 const MAX_BOUND: usize = 30_000;
@@ -239,69 +235,4 @@ fn attach_observations(conn: &Connection, txs: &mut [TransmissionRow]) -> DbResu
         }
     }
     Ok(())
-}
-
-fn tx_row(r: &Row<'_>) -> rusqlite::Result<TransmissionRow> {
-    Ok(TransmissionRow {
-        id: r.get(0)?,
-        hash: text(r, 1)?.unwrap_or_default(),
-        raw_hex: text(r, 2)?.unwrap_or_default(),
-        first_seen: text(r, 3)?.unwrap_or_default(),
-        last_seen: int(r, 4)?.unwrap_or(0),
-        route_type: int(r, 5)?,
-        payload_type: int(r, 6)?,
-        payload_version: int(r, 7)?,
-        decoded_json: text(r, 8)?,
-        channel_hash: text(r, 9)?,
-        scope_name: text(r, 10)?,
-        from_pubkey: text(r, 11)?,
-        observations: Vec::new(),
-    })
-}
-
-fn obs_row(r: &Row<'_>) -> rusqlite::Result<ObservationRow> {
-    Ok(ObservationRow {
-        id: r.get(0)?,
-        transmission_id: r.get(1)?,
-        observer_idx: int(r, 2)?,
-        direction: text(r, 3)?,
-        snr: real(r, 4)?,
-        rssi: real(r, 5)?,
-        score: int(r, 6)?,
-        path_json: text(r, 7)?,
-        resolved_path: text(r, 8)?,
-        timestamp: int(r, 9)?.unwrap_or(0),
-    })
-}
-
-/// Lenient column readers (legacy rows hold numbers as text and text in numeric columns).
-fn text(r: &Row<'_>, i: usize) -> rusqlite::Result<Option<String>> {
-    Ok(match r.get_ref(i)? {
-        ValueRef::Null => None,
-        ValueRef::Text(t) | ValueRef::Blob(t) => Some(String::from_utf8_lossy(t).into_owned()),
-        ValueRef::Integer(n) => Some(n.to_string()),
-        ValueRef::Real(f) => Some(f.to_string()),
-    })
-}
-
-fn real(r: &Row<'_>, i: usize) -> rusqlite::Result<Option<f64>> {
-    Ok(match r.get_ref(i)? {
-        ValueRef::Integer(n) => Some(n as f64),
-        ValueRef::Real(f) => Some(f),
-        ValueRef::Text(t) => std::str::from_utf8(t)
-            .ok()
-            .and_then(|s| s.trim().parse().ok()),
-        ValueRef::Null | ValueRef::Blob(_) => None,
-    })
-}
-
-fn int(r: &Row<'_>, i: usize) -> rusqlite::Result<Option<i64>> {
-    Ok(match r.get_ref(i)? {
-        ValueRef::Integer(n) => Some(n),
-        ValueRef::Real(f) if f.is_finite() => Some(f.round() as i64),
-        ValueRef::Text(t) => std::str::from_utf8(t)
-            .ok()
-            .and_then(|s| s.trim().parse().ok()),
-        _ => None,
-    })
 }
