@@ -46,6 +46,8 @@ mod q_scan;
 pub struct Store {
     data: Arc<RwLock<StoreData>>,
     state: Arc<Mutex<LoadState>>,
+    /// Per-query caches (bulk health, observer analytics, node summaries).
+    caches: Arc<q_bulk::Caches>,
 }
 
 impl std::fmt::Debug for Store {

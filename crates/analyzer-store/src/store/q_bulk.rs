@@ -11,8 +11,6 @@
 //! whose id and count match is exactly what a rescan would give. No hook in the write path
 //! is needed, and a stale entry cannot be served.
 
-use std::sync::Weak;
-
 use super::q_nodes::NodeKeys;
 
 use super::*;
@@ -105,31 +103,20 @@ impl BestCache {
     }
 }
 
-/// Caches kept per store, found by the identity of the store's shared data. The registry
-/// holds a `Weak` to that allocation, so its address cannot be reused while the entry
-/// exists; entries of dropped stores are pruned on the next lookup.
+/// Query caches of one store (shared by its clones, dropped with it). Each entry is
+/// checked against the transmission's id and observation count when used, so no write path
+/// has to maintain them.
 #[derive(Default)]
 pub(super) struct Caches {
     pub(super) best: Mutex<BestCache>,
     pub(super) observers: Mutex<super::q_observers::ObserverCache>,
+    pub(super) summaries: Arc<Mutex<super::q_nodes::SummaryCache>>,
 }
-
-type Registry = Vec<(Weak<RwLock<StoreData>>, Arc<Caches>)>;
-
-static REGISTRY: Mutex<Registry> = Mutex::new(Vec::new());
 
 impl Store {
     /// This store's query caches.
     pub(super) fn caches(&self) -> Arc<Caches> {
-        let mut registry = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
-        registry.retain(|(w, _)| w.strong_count() > 0);
-        let me = Arc::as_ptr(&self.data);
-        if let Some((_, c)) = registry.iter().find(|(w, _)| std::ptr::eq(w.as_ptr(), me)) {
-            return Arc::clone(c);
-        }
-        let caches = Arc::new(Caches::default());
-        registry.push((Arc::downgrade(&self.data), Arc::clone(&caches)));
-        caches
+        Arc::clone(&self.caches)
     }
 
     /// Health summaries of `nodes` (same order), counting as "today" the transmissions

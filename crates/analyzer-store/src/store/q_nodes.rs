@@ -10,7 +10,6 @@
 //! Each takes the read lock once, copies out what the endpoint needs and releases it.
 
 use std::collections::HashSet;
-use std::sync::Weak;
 
 use super::*;
 
@@ -184,7 +183,7 @@ const UNUSED: SlotSummary = SlotSummary {
 
 /// [`SlotSummary`] by slot, and the paths kept for the nodes asked for most recently.
 #[derive(Default)]
-struct SummaryCache {
+pub(super) struct SummaryCache {
     by_slot: Vec<SlotSummary>,
     /// Sorted, de-duplicated hop ids of a node → what [`Store::node_paths`] kept for it.
     kept: HashMap<Vec<u32>, KeptPaths>,
@@ -254,24 +253,9 @@ impl SummaryCache {
     }
 }
 
-type Registry = Vec<(Weak<RwLock<StoreData>>, Arc<Mutex<SummaryCache>>)>;
-
-/// The summary cache of each live store, found by the identity of the store's shared
-/// data: the `Weak` keeps that allocation's address from being reused while the entry
-/// exists, and entries of dropped stores are pruned on the next lookup.
-static SUMMARIES: Mutex<Registry> = Mutex::new(Vec::new());
-
 impl Store {
     fn summaries(&self) -> Arc<Mutex<SummaryCache>> {
-        let mut registry = SUMMARIES.lock().unwrap_or_else(|e| e.into_inner());
-        registry.retain(|(w, _)| w.strong_count() > 0);
-        let me = Arc::as_ptr(&self.data);
-        if let Some((_, c)) = registry.iter().find(|(w, _)| std::ptr::eq(w.as_ptr(), me)) {
-            return Arc::clone(c);
-        }
-        let cache = Arc::new(Mutex::new(SummaryCache::default()));
-        registry.push((Arc::downgrade(&self.data), Arc::clone(&cache)));
-        cache
+        Arc::clone(&self.caches.summaries)
     }
 }
 
