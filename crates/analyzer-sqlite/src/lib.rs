@@ -295,143 +295,94 @@ pub(crate) fn map_err(e: rusqlite::Error) -> DbError {
     }
 }
 
-impl StorageReader for SqliteStorage {
-    fn stats(&self, now: UnixSecs) -> DbResult<StoreStats> {
-        read::stats(&self.conn, now)
-    }
-    fn watermark(&self) -> DbResult<Watermark> {
-        read::watermark(&self.conn)
-    }
-    fn load_transmissions(&self, query: &TransmissionPageQuery) -> DbResult<TransmissionPage> {
-        read::load_transmissions(&self.conn, query)
-    }
-    fn transmissions_after(&self, after_id: i64, limit: usize) -> DbResult<Vec<TransmissionRow>> {
-        read::transmissions_after(&self.conn, after_id, limit)
-    }
-    fn observations_after(&self, after_id: i64, limit: usize) -> DbResult<Vec<ObservationRow>> {
-        read::observations_after(&self.conn, after_id, limit)
-    }
-    fn transmission_by_hash(&self, hash: &str) -> DbResult<TransmissionRow> {
-        read::transmission_by_hash(&self.conn, hash)
-    }
-    fn observers(&self) -> DbResult<Vec<ObserverRow>> {
-        read::observers(&self.conn)
-    }
-    fn nodes(&self) -> DbResult<Vec<NodeRow>> {
-        read::nodes(&self.conn)
-    }
-    fn query_transmissions(
-        &self,
-        q: &analyzer_db::TxListQuery,
-    ) -> DbResult<analyzer_db::TxListPage> {
-        read_packets::query_transmissions(&self.conn, q)
-    }
-    fn transmission_by_id(&self, id: i64) -> DbResult<TransmissionRow> {
-        read_packets::transmission_by_id(&self.conn, id)
-    }
-    fn transmission_id_of_observation(&self, observation_id: i64) -> DbResult<i64> {
-        read_packets::transmission_id_of_observation(&self.conn, observation_id)
-    }
-    fn observer_metrics(
-        &self,
-        observer_id: Option<&str>,
-        since: UnixSecs,
-        until: Option<UnixSecs>,
-    ) -> DbResult<Vec<analyzer_db::ObserverMetricRow>> {
-        read_observers::observer_metrics(&self.conn, observer_id, since, until)
-    }
-    fn channel_summaries(
-        &self,
-        observers: Option<&[i64]>,
-    ) -> DbResult<Vec<analyzer_db::ChannelSummaryRow>> {
-        read_channels::channel_summaries(&self.conn, observers)
-    }
+/// The read queries, the same over the writer's and a reader's connection (`self.conn`).
+macro_rules! impl_storage_reader {
+    ($t:ty) => {
+        impl StorageReader for $t {
+            fn stats(&self, now: UnixSecs) -> DbResult<StoreStats> {
+                read::stats(&self.conn, now)
+            }
+            fn watermark(&self) -> DbResult<Watermark> {
+                read::watermark(&self.conn)
+            }
+            fn load_transmissions(
+                &self,
+                query: &TransmissionPageQuery,
+            ) -> DbResult<TransmissionPage> {
+                read::load_transmissions(&self.conn, query)
+            }
+            fn transmissions_after(
+                &self,
+                after_id: i64,
+                limit: usize,
+            ) -> DbResult<Vec<TransmissionRow>> {
+                read::transmissions_after(&self.conn, after_id, limit)
+            }
+            fn observations_after(
+                &self,
+                after_id: i64,
+                limit: usize,
+            ) -> DbResult<Vec<ObservationRow>> {
+                read::observations_after(&self.conn, after_id, limit)
+            }
+            fn transmission_by_hash(&self, hash: &str) -> DbResult<TransmissionRow> {
+                read::transmission_by_hash(&self.conn, hash)
+            }
+            fn observers(&self) -> DbResult<Vec<ObserverRow>> {
+                read::observers(&self.conn)
+            }
+            fn nodes(&self) -> DbResult<Vec<NodeRow>> {
+                read::nodes(&self.conn)
+            }
+            fn query_transmissions(
+                &self,
+                q: &analyzer_db::TxListQuery,
+            ) -> DbResult<analyzer_db::TxListPage> {
+                read_packets::query_transmissions(&self.conn, q)
+            }
+            fn transmission_by_id(&self, id: i64) -> DbResult<TransmissionRow> {
+                read_packets::transmission_by_id(&self.conn, id)
+            }
+            fn transmission_id_of_observation(&self, observation_id: i64) -> DbResult<i64> {
+                read_packets::transmission_id_of_observation(&self.conn, observation_id)
+            }
+            fn observer_metrics(
+                &self,
+                observer_id: Option<&str>,
+                since: UnixSecs,
+                until: Option<UnixSecs>,
+            ) -> DbResult<Vec<analyzer_db::ObserverMetricRow>> {
+                read_observers::observer_metrics(&self.conn, observer_id, since, until)
+            }
+            fn channel_summaries(
+                &self,
+                observers: Option<&[i64]>,
+            ) -> DbResult<Vec<analyzer_db::ChannelSummaryRow>> {
+                read_channels::channel_summaries(&self.conn, observers)
+            }
 
-    fn count_transmissions_since(&self, since: analyzer_db::UnixSecs) -> DbResult<u64> {
-        count_transmissions_since(&self.conn, since)
-    }
-    fn dropped_packets(
-        &self,
-        q: &analyzer_db::DroppedQuery,
-    ) -> DbResult<Vec<analyzer_db::DroppedPacketRow>> {
-        read_admin::dropped_packets(&self.conn, q)
-    }
-    fn database_pages(&self) -> DbResult<analyzer_db::DatabasePages> {
-        read_admin::database_pages(&self.conn)
-    }
-    fn snapshot_into(&self, path: &Path) -> DbResult<u64> {
-        read_admin::snapshot_into(&self.conn, path)
-    }
+            fn count_transmissions_since(&self, since: analyzer_db::UnixSecs) -> DbResult<u64> {
+                count_transmissions_since(&self.conn, since)
+            }
+            fn dropped_packets(
+                &self,
+                q: &analyzer_db::DroppedQuery,
+            ) -> DbResult<Vec<analyzer_db::DroppedPacketRow>> {
+                read_admin::dropped_packets(&self.conn, q)
+            }
+            fn database_pages(&self) -> DbResult<analyzer_db::DatabasePages> {
+                read_admin::database_pages(&self.conn)
+            }
+            fn snapshot_into(&self, path: &Path) -> DbResult<u64> {
+                read_admin::snapshot_into(&self.conn, path)
+            }
+        }
+    };
 }
 
-impl StorageReader for SqliteReader {
-    fn stats(&self, now: UnixSecs) -> DbResult<StoreStats> {
-        read::stats(&self.conn, now)
-    }
-    fn watermark(&self) -> DbResult<Watermark> {
-        read::watermark(&self.conn)
-    }
-    fn load_transmissions(&self, query: &TransmissionPageQuery) -> DbResult<TransmissionPage> {
-        read::load_transmissions(&self.conn, query)
-    }
-    fn transmissions_after(&self, after_id: i64, limit: usize) -> DbResult<Vec<TransmissionRow>> {
-        read::transmissions_after(&self.conn, after_id, limit)
-    }
-    fn observations_after(&self, after_id: i64, limit: usize) -> DbResult<Vec<ObservationRow>> {
-        read::observations_after(&self.conn, after_id, limit)
-    }
-    fn transmission_by_hash(&self, hash: &str) -> DbResult<TransmissionRow> {
-        read::transmission_by_hash(&self.conn, hash)
-    }
-    fn observers(&self) -> DbResult<Vec<ObserverRow>> {
-        read::observers(&self.conn)
-    }
-    fn nodes(&self) -> DbResult<Vec<NodeRow>> {
-        read::nodes(&self.conn)
-    }
-    fn query_transmissions(
-        &self,
-        q: &analyzer_db::TxListQuery,
-    ) -> DbResult<analyzer_db::TxListPage> {
-        read_packets::query_transmissions(&self.conn, q)
-    }
-    fn transmission_by_id(&self, id: i64) -> DbResult<TransmissionRow> {
-        read_packets::transmission_by_id(&self.conn, id)
-    }
-    fn transmission_id_of_observation(&self, observation_id: i64) -> DbResult<i64> {
-        read_packets::transmission_id_of_observation(&self.conn, observation_id)
-    }
-    fn observer_metrics(
-        &self,
-        observer_id: Option<&str>,
-        since: UnixSecs,
-        until: Option<UnixSecs>,
-    ) -> DbResult<Vec<analyzer_db::ObserverMetricRow>> {
-        read_observers::observer_metrics(&self.conn, observer_id, since, until)
-    }
-    fn channel_summaries(
-        &self,
-        observers: Option<&[i64]>,
-    ) -> DbResult<Vec<analyzer_db::ChannelSummaryRow>> {
-        read_channels::channel_summaries(&self.conn, observers)
-    }
+impl_storage_reader!(SqliteStorage);
 
-    fn count_transmissions_since(&self, since: analyzer_db::UnixSecs) -> DbResult<u64> {
-        count_transmissions_since(&self.conn, since)
-    }
-    fn dropped_packets(
-        &self,
-        q: &analyzer_db::DroppedQuery,
-    ) -> DbResult<Vec<analyzer_db::DroppedPacketRow>> {
-        read_admin::dropped_packets(&self.conn, q)
-    }
-    fn database_pages(&self) -> DbResult<analyzer_db::DatabasePages> {
-        read_admin::database_pages(&self.conn)
-    }
-    fn snapshot_into(&self, path: &Path) -> DbResult<u64> {
-        read_admin::snapshot_into(&self.conn, path)
-    }
-}
+impl_storage_reader!(SqliteReader);
 
 impl Storage for SqliteStorage {
     fn write_batch(&mut self, batch: &WriteBatch) -> DbResult<BatchOutcome> {
