@@ -1,9 +1,28 @@
 //! Query-parameter parsing shared by the endpoints (spec api.md §0.4) and the write-key
 //! check (§0.3).
 
+use std::collections::HashMap;
+
 use axum::http::HeaderMap;
 
 use crate::error::ApiError;
+
+/// A request's query string as a map (the handlers' `Query` extractor).
+pub type Params = HashMap<String, String>;
+
+/// A query parameter, trimmed; `None` when absent or blank.
+pub fn param<'a>(p: &'a Params, name: &str) -> Option<&'a str> {
+    p.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
+}
+
+/// Runs a store query (or any CPU-heavy work) on the blocking pool, off the async workers.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal("store query task failed", e))
+}
 
 /// `clampLimit`: empty, non-numeric or ≤ 0 ⇒ `default`; above `max` ⇒ `max`.
 pub fn clamp_limit(raw: Option<&str>, default: usize, max: usize) -> usize {

@@ -13,8 +13,6 @@
 //! Message text and sender names come from the mesh and are untrusted: they only ever
 //! leave as JSON strings.
 
-use std::collections::HashMap;
-
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, header};
@@ -32,6 +30,7 @@ use analyzer_store::{ChannelMessageRef, ChannelSummary, ObservationView};
 use crate::directory::ObserverDir;
 use crate::error::ApiError;
 use crate::params;
+use crate::params::{Params, param};
 use crate::render::{self, Object};
 use crate::state::AppState;
 
@@ -41,12 +40,6 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_channels))
         .routes(routes!(channel_messages))
         .routes(routes!(known_channels))
-}
-
-type Params = HashMap<String, String>;
-
-fn param<'a>(p: &'a Params, name: &str) -> Option<&'a str> {
-    p.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
 }
 
 /// Default page size of `/api/channels/{hash}/messages`.

@@ -8,7 +8,6 @@
 //! runs inside this process, so its disk I/O is already part of `/api/perf/io` and there is
 //! no file to read.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,6 +27,7 @@ use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::params::check_api_key;
+use crate::params::{Params, param};
 use crate::render;
 use crate::state::AppState;
 
@@ -41,12 +41,6 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(audio_lab_buckets))
         .routes(routes!(dropped_packets))
         .routes(routes!(backup))
-}
-
-type Params = HashMap<String, String>;
-
-fn param<'a>(p: &'a Params, name: &str) -> Option<&'a str> {
-    p.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
 }
 
 /// Rounds to `places` decimals.

@@ -40,6 +40,7 @@ use utoipa_axum::routes;
 use crate::directory::{NodeDir, ObserverDir};
 use crate::error::ApiError;
 use crate::params;
+use crate::params::{Params, blocking, param};
 use crate::render::{self, Object};
 use crate::state::AppState;
 
@@ -74,20 +75,6 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(node_health))
         .routes(routes!(node_paths))
         .routes(routes!(node_analytics))
-}
-
-type Params = HashMap<String, String>;
-
-fn param<'a>(p: &'a Params, name: &str) -> Option<&'a str> {
-    p.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiError::internal("node query task failed", e))
 }
 
 // ---------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ use utoipa_axum::routes;
 
 use crate::directory::{NodeDir, ObserverDir};
 use crate::error::ApiError;
+use crate::params::{Params, param};
 use crate::render::{self, Object};
 use crate::state::AppState;
 
@@ -34,12 +35,6 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(observer_detail))
         .routes(routes!(observer_analytics))
         .routes(routes!(observer_metrics))
-}
-
-type Params = HashMap<String, String>;
-
-fn param<'a>(p: &'a Params, name: &str) -> Option<&'a str> {
-    p.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
 }
 
 /// How long a naive-clock event keeps the observer flagged (spec analytics.md "Observer

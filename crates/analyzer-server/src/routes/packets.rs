@@ -31,6 +31,7 @@ use utoipa_axum::routes;
 use crate::directory::{NodeDir, ObserverDir};
 use crate::error::ApiError;
 use crate::params;
+use crate::params::{Params, blocking, param};
 use crate::render;
 use crate::state::AppState;
 
@@ -71,8 +72,6 @@ fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))
 }
 
-type Params = HashMap<String, String>;
-
 /// The query string, or a 400 in the API's error shape when it cannot be decoded.
 fn query_params(query: Result<Query<Params>, QueryRejection>) -> Result<Params, ApiError> {
     query
@@ -84,10 +83,6 @@ fn query_params(query: Result<Query<Params>, QueryRejection>) -> Result<Params, 
 fn path_param(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
     path.map(|Path(v)| v)
         .map_err(|e| ApiError::bad_request(format!("invalid path: {}", e.body_text())))
-}
-
-fn param<'a>(p: &'a Params, name: &str) -> Option<&'a str> {
-    p.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
 }
 
 /// An ISO-8601 time parameter; unparsable is a 400 naming it.
@@ -412,15 +407,6 @@ fn sql_query(q: &PacketListQuery, sort: TxSort) -> TxListQuery {
         limit: q.base.limit,
         offset: q.base.offset,
     }
-}
-
-/// Runs a store query on the blocking pool.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiError::internal("store query task failed", e))
 }
 
 fn hash_text(h: &ContentHash) -> String {
