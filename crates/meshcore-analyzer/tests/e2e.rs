@@ -3,7 +3,8 @@
 //! (playwright-core) through the Packets page. During the run the script asks for a live
 //! packet (`@@publish live` on its stdout) and this test publishes it over MQTT: an ADVERT
 //! whose node name and observer name are an HTML injection attempt, which the page must show
-//! as text.
+//! as text. Then every other `web/e2e/*.test.mjs` (one per page, built on `harness.mjs`) runs
+//! against the same server, in name order.
 //!
 //! Runs only when `MESHCORE_TEST_CHROMIUM` names a Chromium binary (CI sets it; see
 //! `web/README.md`). Once it is set the test must work: a missing Node.js, a missing
@@ -119,7 +120,7 @@ async fn publish(port: u16, raw: &str) {
 }
 
 #[test]
-fn packets_page_in_headless_chromium() {
+fn web_pages_in_headless_chromium() {
     let Ok(chromium) = std::env::var("MESHCORE_TEST_CHROMIUM") else {
         eprintln!(
             "e2e: MESHCORE_TEST_CHROMIUM is not set, so the browser test did not run \
@@ -197,61 +198,130 @@ fn packets_page_in_headless_chromium() {
     let (raw, hash) = live_advert();
     let artifacts = dir.path().join("artifacts");
     std::fs::create_dir_all(&artifacts).expect("artifacts dir");
-    let mut script = Running(
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let url = format!("http://127.0.0.1:{http_port}");
+
+    // The Packets script first: it asks for the live packet, so the hostile node and observer
+    // exist for every page script after it.
+    let mut failed = Vec::new();
+    let packets = run_script(
+        &e2e,
+        &chromium,
+        &artifacts,
+        "packets.test.mjs",
+        &[
+            "--url",
+            &url,
+            "--live-hash",
+            &hash,
+            "--live-raw",
+            &raw,
+            "--xss",
+            XSS,
+        ],
+        &mut || runtime.block_on(publish(mqtt_port, &raw)),
+    );
+    assert!(
+        packets.passed >= 10 || !packets.failed.is_empty(),
+        "packets.test.mjs ran fewer checks than expected"
+    );
+    failed.extend(packets.failed);
+
+    let mut scripts: Vec<String> = std::fs::read_dir(&e2e)
+        .expect("list web/e2e")
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .filter(|name| name.ends_with(".test.mjs") && name != "packets.test.mjs")
+        .collect();
+    scripts.sort();
+    for script in &scripts {
+        let outcome = run_script(
+            &e2e,
+            &chromium,
+            &artifacts,
+            script,
+            &["--url", &url, "--xss", XSS],
+            &mut || panic!("{script} asked for a live packet; only packets.test.mjs may"),
+        );
+        failed.extend(outcome.failed);
+    }
+
+    if !failed.is_empty() {
+        // Keep the screenshots of failures where a person can look at them.
+        let keep = std::env::temp_dir().join(format!("meshcore-e2e-{}", std::process::id()));
+        let _ = std::fs::rename(&artifacts, &keep);
+        panic!(
+            "browser checks failed; screenshots in {}:\n{}",
+            keep.display(),
+            failed.join("\n")
+        );
+    }
+}
+
+/// What one test script reported.
+struct Outcome {
+    /// Number of `ok - ` lines.
+    passed: usize,
+    /// The `not ok` lines, plus a line for a bad exit or a missing summary.
+    failed: Vec<String>,
+}
+
+/// Runs `node <script> <args>` in `web/e2e`, echoing its output; `@@publish live` on its
+/// stdout calls `on_publish`.
+fn run_script(
+    e2e: &Path,
+    chromium: &str,
+    artifacts: &Path,
+    script: &str,
+    args: &[&str],
+    on_publish: &mut dyn FnMut(),
+) -> Outcome {
+    println!("# {script}");
+    let mut child = Running(
         Command::new("node")
-            .arg(e2e.join("packets.test.mjs"))
-            .args(["--url", &format!("http://127.0.0.1:{http_port}")])
-            .args(["--live-hash", &hash, "--live-raw", &raw, "--xss", XSS])
-            .env("MESHCORE_TEST_CHROMIUM", &chromium)
-            .env("MESHCORE_E2E_ARTIFACTS", &artifacts)
-            .current_dir(&e2e)
+            .arg(e2e.join(script))
+            .args(args)
+            .env("MESHCORE_TEST_CHROMIUM", chromium)
+            .env("MESHCORE_E2E_ARTIFACTS", artifacts)
+            .current_dir(e2e)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn node"),
     );
-    let stdout = script.0.stdout.take().expect("script stdout");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let mut report = Vec::new();
+    let stdout = child.0.stdout.take().expect("script stdout");
     let started = Instant::now();
+    let mut report = Vec::new();
     for line in BufReader::new(stdout).lines() {
         let line = line.expect("read script output");
         println!("{line}");
         if line.trim() == "@@publish live" {
-            runtime.block_on(publish(mqtt_port, &raw));
+            on_publish();
         }
         report.push(line);
         assert!(
             started.elapsed() < Duration::from_secs(300),
-            "the browser test ran for more than 5 minutes"
+            "{script} ran for more than 5 minutes"
         );
     }
-    let status = script.0.wait().expect("wait for node");
-    let failed: Vec<&String> = report.iter().filter(|l| l.starts_with("not ok")).collect();
-    if !status.success() || !failed.is_empty() {
-        // Keep the screenshots of failures where a person can look at them.
-        let keep = std::env::temp_dir().join(format!("meshcore-e2e-{}", std::process::id()));
-        let _ = std::fs::rename(&artifacts, &keep);
-        panic!(
-            "browser checks failed ({status}); screenshots in {}:\n{}",
-            keep.display(),
-            failed
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join("\n")
-        );
+    let status = child.0.wait().expect("wait for node");
+    let mut failed: Vec<String> = report
+        .iter()
+        .filter(|l| l.starts_with("not ok"))
+        .map(|l| format!("{script}: {l}"))
+        .collect();
+    if !status.success() && failed.is_empty() {
+        failed.push(format!("{script}: exited with {status}"));
     }
-    assert!(
-        report.iter().any(|l| l == "# all checks passed"),
-        "the script did not finish its checks"
-    );
-    assert!(
-        report.iter().filter(|l| l.starts_with("ok - ")).count() >= 10,
-        "fewer checks ran than expected"
-    );
+    if !report.iter().any(|l| l.starts_with("# all checks passed")) && failed.is_empty() {
+        failed.push(format!("{script}: did not finish its checks"));
+    }
+    let passed = report.iter().filter(|l| l.starts_with("ok - ")).count();
+    if passed == 0 && failed.is_empty() {
+        failed.push(format!("{script}: ran no checks"));
+    }
+    Outcome { passed, failed }
 }
