@@ -9,6 +9,7 @@ import { initTheme } from './theme.js';
 import { setBanner } from './components/ui.js';
 import { packetsPage } from './pages/packets.js';
 import { placeholderPage } from './pages/placeholder.js';
+import { channelsPage } from './pages/channels.js';
 import { homePage } from './pages/home.js';
 import { initSearch } from './components/search.js';
 
@@ -120,6 +121,7 @@ function start() {
   router.register('packets', packetsPage);
   router.register('packet', packetsPage);
   for (const item of NAV) if (item.route !== 'packets') router.register(item.route, placeholderPage(item.label));
+  router.register('channels', channelsPage);
   router.register('home', homePage);
   initSearch();
   router.setFallback(placeholderPage('Page'));
