@@ -138,7 +138,7 @@ function homeView(el, ctx) {
 
   const mineBody = h('div.hm-mine-body');
   const mineSection = h('section.hm-section.hm-mine', { 'aria-labelledby': 'hm-mine-title' },
-    h('div.hm-section-head', null, h('h2', { id: 'hm-mine-title', text: 'My Mesh' }),
+    h('div.hm-section-head', null, h('h2', { id: 'hm-mine-title', text: 'My nodes' }),
       h('a.hm-more', { href: '#/nodes', text: 'All nodes →' })),
     mineBody);
 
@@ -153,7 +153,7 @@ function homeView(el, ctx) {
   const guide = h('div.hm-guide');
   const footer = h('nav.hm-footer', { 'aria-label': 'More pages' });
 
-  const card = (id, heading, body, link) => h('section.hm-card', { 'aria-labelledby': id },
+  const card = (id, heading, body, link, cls) => h('section.hm-card', { 'aria-labelledby': id, class: cls },
     h('div.hm-section-head', null, h('h2', { id, text: heading }), link || null), body);
 
   el.classList.add('home-page');
@@ -168,7 +168,7 @@ function homeView(el, ctx) {
         card('hm-volume-title', 'Transmissions per hour, last 24 h', chartBox, h('a.hm-more', { href: '#/packets?timeWindow=1440', text: 'Packets →' })),
         card('hm-packets-title', 'Latest packets', packetsBox, h('a.hm-more', { href: '#/packets', text: 'All packets →' })),
         card('hm-adverts-title', 'Recently heard nodes', advertsBox, h('a.hm-more', { href: '#/packets?filter=type%20%3D%3D%20ADVERT', text: 'Adverts →' })),
-        card('hm-observers-title', 'Observers', observersBox, h('a.hm-more', { href: '#/observers', text: 'Observers →' })))),
+        card('hm-observers-title', 'Observers', observersBox, h('a.hm-more', { href: '#/observers', text: 'Observers →' }), 'hm-wide'))),
     guide,
     footer);
 
@@ -276,7 +276,7 @@ function homeView(el, ctx) {
         h('h3.hm-sub', { text: 'By role' }),
         h('ul.hm-roles', null, ...[...ROLES, ...extra.map((r) => [r, r])].map(([role, label]) => h('li', null,
           h('a.hm-role-link', { href: `#/nodes?tab=${encodeURIComponent(role)}` },
-            roleBadge(role), h('span.hm-role-label', { text: label }),
+            h('span.hm-swatch', { class: `role-${role}`, 'aria-hidden': 'true' }), h('span.hm-role-label', { text: label }),
             h('span.hm-role-count', { dataset: { count: `role-${role}` }, text: fmt(roles[role] ?? 0) }))))));
       statusBox.removeAttribute('aria-busy');
     } catch (e) {
