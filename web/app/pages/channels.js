@@ -378,7 +378,7 @@ function channelsView(el, ctx) {
         c.lastActivity = newest.time;
         c.preview = { sender: newest.plain.sender, text: newest.plain.message };
       } else if (!enc) {
-        c.preview = null;
+        c.preview = { sender: null, text: `No traffic on channel hash 0x${c.hex} yet` };
       } else {
         c.preview = { sender: null, text: `No messages decrypt with this key (hash 0x${c.hex})` };
       }
@@ -497,7 +497,7 @@ function channelsView(el, ctx) {
     if (conv.source.kind === 'mine') {
       const n = conv.decrypted;
       conv.sub.textContent = conv.done
-        ? `${n.toLocaleString()} message${n === 1 ? '' : 's'} decrypted here · hash 0x${c.hex}`
+        ? `${n.toLocaleString()} decrypted here · hash 0x${c.hex}`
         : `${n.toLocaleString()} decrypted so far (${conv.scanned.toLocaleString()} of ${(conv.total ?? 0).toLocaleString()} packets with hash 0x${c.hex} read)`;
     } else if (conv.total !== null) {
       conv.sub.textContent = `${conv.total.toLocaleString()} message${conv.total === 1 ? '' : 's'}${c.kind === 'enc' ? ' · encrypted' : ''}`;
