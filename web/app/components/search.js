@@ -127,8 +127,8 @@ function build() {
 
 /** Keeps Tab and Shift+Tab inside the dialog. */
 function trapTab(e) {
-  const focusable = [...dialog.querySelectorAll('input, button, a[href], [tabindex="0"]')]
-    .filter((el) => !el.disabled && el.offsetParent !== null);
+  const focusable = [...dialog.querySelectorAll('input, button, a[href], [tabindex]')]
+    .filter((el) => !el.disabled && el.tabIndex >= 0 && el.offsetParent !== null);
   if (!focusable.length) return;
   const first = focusable[0];
   const last = focusable[focusable.length - 1];

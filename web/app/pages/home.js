@@ -124,6 +124,7 @@ export const homePage = {
 
 function homeView(el, ctx) {
   let thresholds = { ...DEFAULT_THRESHOLDS };
+  let heroTitle = 'MeshCore Analyzer';
   const timers = [];
   const unsubs = [];
   let alive = true;
@@ -181,8 +182,7 @@ function homeView(el, ctx) {
       for (const [k, v] of Object.entries(client.healthThresholds)) if (Number(v) > 0) thresholds[k] = Number(v);
     }
     const home = theme?.home || {};
-    const mine = myNodes();
-    title.textContent = mine.length ? 'My Mesh' : (home.heroTitle || theme?.branding?.siteName || 'MeshCore Analyzer');
+    heroTitle = home.heroTitle || theme?.branding?.siteName || heroTitle;
     subtitle.textContent = home.heroSubtitle || theme?.branding?.tagline || 'Is my node heard, by which observers, and how well?';
     renderGuide(guide, home);
     renderFooter(footer, home.footerLinks);
@@ -192,6 +192,7 @@ function homeView(el, ctx) {
   const cards = new Map(); // pubkey → { el, refresh }
   function renderMine() {
     const claimed = myNodes();
+    title.textContent = claimed.length ? 'My Mesh' : heroTitle;
     const claimedKeys = new Set(claimed.map((n) => n.pubkey));
     const entries = [
       ...claimed.map((n) => ({ pubkey: n.pubkey, name: n.name, kind: 'mine' })),
@@ -223,7 +224,7 @@ function homeView(el, ctx) {
     if (e.key === MY_NODES_KEY || e.key === FAVORITES_KEY) { renderMine(); finder.sync(); }
   };
   window.addEventListener('storage', onStorage);
-  configReady.then(() => { if (alive) { renderMine(); refreshCards(); } });
+  configReady.then(() => { if (alive) renderMine(); });
 
   // ---- totals ----
   async function loadStats() {
@@ -490,10 +491,15 @@ function homeView(el, ctx) {
       if (!d || typeof d.hash !== 'string') continue;
       // Packet volume: a transmission first seen after what the chart already counted.
       const first = d.first_seen || d.timestamp;
-      if (first && volume.boundary && toMillis(first) > toMillis(volume.boundary) && !packetRows.has(d.hash)
+      if (first && volume.boundary && toMillis(first) > toMillis(volume.boundary)
         && Number(d.observation_count ?? 1) <= 1) {
         if (bump(first)) chartDirty = true;
       }
+    }
+    // Only the newest messages can end up in the ten-row lists: a busy mesh does not cost
+    // more DOM work than a quiet one.
+    for (const d of batch.slice(-LIST_ROWS * 3)) {
+      if (!d || typeof d.hash !== 'string') continue;
       // Latest packets: update in place and move to the top, or add a row.
       const existing = packetRows.get(d.hash);
       if (existing) {
