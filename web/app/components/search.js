@@ -107,7 +107,12 @@ function build() {
   document.body.appendChild(dialog);
 
   const later = debounce(run, DEBOUNCE_MS);
-  input.addEventListener('input', later);
+  input.addEventListener('input', () => {
+    // Say at once that the shown results are for older text; the query itself waits.
+    seq += 1;
+    status.textContent = input.value.trim() ? 'Searching…' : '';
+    later();
+  });
   input.addEventListener('keydown', onKey);
   listbox.addEventListener('keydown', onKey);
   closeBtn.addEventListener('click', closeSearch);
@@ -137,7 +142,11 @@ function trapTab(e) {
 }
 
 function onKey(e) {
-  if (e.key === 'ArrowDown') {
+  if (e.key === 'Escape') {
+    // A search field would only clear itself on Esc: here Esc closes the dialog.
+    e.preventDefault();
+    closeSearch();
+  } else if (e.key === 'ArrowDown') {
     e.preventDefault();
     if (options.length) setActive(active < options.length - 1 ? active + 1 : 0);
   } else if (e.key === 'ArrowUp') {
