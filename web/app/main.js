@@ -11,6 +11,7 @@ import { packetsPage } from './pages/packets.js';
 import { placeholderPage } from './pages/placeholder.js';
 import { channelsPage } from './pages/channels.js';
 import { homePage } from './pages/home.js';
+import { nodesPage } from './pages/nodes.js';
 import { initSearch } from './components/search.js';
 
 /** Top-level destinations, in navbar order; `mobile` ones are in the bottom bar. */
@@ -123,6 +124,7 @@ function start() {
   for (const item of NAV) if (item.route !== 'packets') router.register(item.route, placeholderPage(item.label));
   router.register('channels', channelsPage);
   router.register('home', homePage);
+  router.register('nodes', nodesPage);
   initSearch();
   router.setFallback(placeholderPage('Page'));
   router.start(document.getElementById('app'));
