@@ -143,8 +143,10 @@ function trapTab(e) {
 
 function onKey(e) {
   if (e.key === 'Escape') {
-    // A search field would only clear itself on Esc: here Esc closes the dialog.
+    // A search field would only clear itself on Esc: here Esc closes the dialog, and only
+    // the dialog (pages listening on the document must not also close their panes).
     e.preventDefault();
+    e.stopPropagation();
     closeSearch();
   } else if (e.key === 'ArrowDown') {
     e.preventDefault();

@@ -626,7 +626,9 @@ function nodeFinder(initial, onChange) {
       claimButton(n))));
     list.hidden = results.length === 0;
   };
+  let dead = false;
   const run = async () => {
+    if (dead) return;
     const mine = ++seq;
     const q = input.value.trim();
     router.replaceHash(router.buildHash('home', { q }));
@@ -667,7 +669,7 @@ function nodeFinder(initial, onChange) {
     else if (e.key === 'Escape') { e.preventDefault(); input.focus(); }
   });
   if (initial) run();
-  return { el, sync: render, destroy: () => { seq += 1; } };
+  return { el, sync: render, destroy: () => { dead = true; seq += 1; } };
 }
 
 // ---- a My Mesh card ----
