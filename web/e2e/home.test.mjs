@@ -253,8 +253,11 @@ try {
     }
     await input.fill('zzzz-no-such-thing-zzzz');
     await until('the no-results state', async () => (await page.locator('.search-status').innerText()).startsWith('No results'));
+    await page.locator('.detail-pane .packet-detail').waitFor({ timeout: 10_000 });
     await page.keyboard.press('Escape');
     await until('Esc to close the dialog even with text typed', async () => !(await page.locator('dialog.search-dialog').evaluate((d) => d.open)));
+    await page.waitForTimeout(300);
+    assert(await page.locator('.detail-pane .packet-detail').isVisible(), 'Esc closed only the search, not the packet pane behind it');
   });
 
   await check('search: the hostile node name is shown as text in results', page, async () => {
