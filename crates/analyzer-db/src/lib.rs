@@ -203,6 +203,26 @@ pub trait StorageReader {
         Err(DbError::Unsupported("channel_summaries"))
     }
 
+    /// Ids below `below_id` of the transmissions with an observation at or after `since`,
+    /// newest first. Where a newest-first load finds the older transmissions re-heard
+    /// inside its window without reading every older row. A candidate list: the caller
+    /// still applies the `last_seen` window when it loads them
+    /// ([`StorageReader::load_transmissions_by_ids`]).
+    fn transmission_ids_heard_since(&self, _below_id: i64, _since: UnixSecs) -> DbResult<Vec<i64>> {
+        Err(DbError::Unsupported("transmission_ids_heard_since"))
+    }
+
+    /// The transmissions with these ids and `last_seen >= min_last_seen` (rows never
+    /// backfilled fall back to `first_seen`; `None` = no window), each with all its
+    /// observations, newest id first.
+    fn load_transmissions_by_ids(
+        &self,
+        _ids: &[i64],
+        _min_last_seen: Option<UnixSecs>,
+    ) -> DbResult<Vec<TransmissionRow>> {
+        Err(DbError::Unsupported("load_transmissions_by_ids"))
+    }
+
     /// Transmissions with `last_seen >= since`: the rows a retention window holds, the
     /// denominator of the startup load's coverage when the load stopped early.
     fn count_transmissions_since(&self, _since: UnixSecs) -> DbResult<u64> {

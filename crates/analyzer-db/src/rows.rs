@@ -181,8 +181,9 @@ pub struct TransmissionPageQuery {
     /// Only transmissions whose `last_seen` is at or after this time (rows that were never
     /// backfilled fall back to `first_seen`). `None` = no window.
     pub min_last_seen: Option<UnixSecs>,
-    /// Upper bound on transmission ids examined in this page (bounds the time one call
-    /// holds a read transaction even when the window matches few rows).
+    /// Width of the id range below the cursor this page examines, so at most this many
+    /// rows (bounds the time one call holds a read transaction even when the window
+    /// matches few rows; gaps in the ids make a page smaller, not wider).
     pub scan_limit: usize,
 }
 

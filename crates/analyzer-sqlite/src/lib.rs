@@ -361,6 +361,22 @@ macro_rules! impl_storage_reader {
                 read_channels::channel_summaries(&self.conn, observers)
             }
 
+            fn transmission_ids_heard_since(
+                &self,
+                below_id: i64,
+                since: analyzer_db::UnixSecs,
+            ) -> DbResult<Vec<i64>> {
+                read::transmission_ids_heard_since(&self.conn, below_id, since)
+            }
+
+            fn load_transmissions_by_ids(
+                &self,
+                ids: &[i64],
+                min_last_seen: Option<analyzer_db::UnixSecs>,
+            ) -> DbResult<Vec<analyzer_db::TransmissionRow>> {
+                read::load_transmissions_by_ids(&self.conn, ids, min_last_seen)
+            }
+
             fn count_transmissions_since(&self, since: analyzer_db::UnixSecs) -> DbResult<u64> {
                 count_transmissions_since(&self.conn, since)
             }

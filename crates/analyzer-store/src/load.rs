@@ -456,6 +456,7 @@ impl<R: StorageReader> StartupLoader<R> {
                     scan.in_full_prefix = false;
                 }
             }
+            let short = page.transmissions.len() < chunk;
             let message = Page {
                 chunk: scan.chunks,
                 rows: page.transmissions,
@@ -466,12 +467,78 @@ impl<R: StorageReader> StartupLoader<R> {
             if out.send(message).is_err() {
                 return Ok(());
             }
+            // Below the first short page of a hot load the window holds only older
+            // transmissions re-heard lately. They are found through the observation time
+            // index instead of by reading every older row (4 s of a cold start on a 2.5 GB
+            // file). Only when a fill follows: it reads the older rows anyway and so also
+            // catches one whose `last_seen` moved without a new observation row.
+            if hot
+                && short
+                && self.config.hot_hours() > 0.0
+                && let (Some(below), Some(since)) = (next, lower)
+                && self.load_stragglers(below, since, scan, stop, out)?
+            {
+                return Ok(());
+            }
             match next {
                 Some(n) => before_id = Some(n),
                 None => return Ok(()),
             }
         }
         Ok(())
+    }
+
+    /// Loads the transmissions below `below` that have an observation at or after `since`
+    /// (and are inside the window), in chunks. False when the storage cannot list them,
+    /// so the caller keeps paging.
+    fn load_stragglers(
+        &self,
+        below: i64,
+        since: UnixSecs,
+        scan: &mut Scan,
+        stop: &AtomicBool,
+        out: &SyncSender<Page>,
+    ) -> Result<bool, LoadError> {
+        let hot_error = |scan: &Scan, source: DbError| LoadError::HotLoad {
+            chunk: scan.chunks + 1,
+            message: error_chain(&source),
+            source,
+        };
+        let started = Instant::now();
+        let ids = match self.reader.transmission_ids_heard_since(below, since) {
+            Ok(ids) => ids,
+            Err(DbError::Unsupported(_)) => return Ok(false),
+            Err(source) => return Err(hot_error(scan, source)),
+        };
+        tracing::info!(
+            candidates = ids.len(),
+            below_id = below,
+            query_ms = started.elapsed().as_millis() as u64,
+            "Older transmissions heard inside the hot window, found by observation time"
+        );
+        for part in ids.chunks(self.config.chunk()) {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let query_started = Instant::now();
+            let rows = self
+                .reader
+                .load_transmissions_by_ids(part, Some(since))
+                .map_err(|source| hot_error(scan, source))?;
+            scan.chunks += 1;
+            scan.rows_seen += part.len() as u64;
+            let page = Page {
+                chunk: scan.chunks,
+                rows,
+                progress: 100,
+                rows_seen: scan.rows_seen,
+                query_ms: query_started.elapsed().as_millis() as u64,
+            };
+            if out.send(page).is_err() {
+                break;
+            }
+        }
+        Ok(true)
     }
 
     /// Sets the terminal state from the coverage and the chunk errors.

@@ -157,6 +157,53 @@ impl StorageReader for FailingReader {
     }
 }
 
+/// A reader that counts page loads and delegates everything, including the lookup of
+/// older transmissions re-heard inside the hot window.
+struct CountingReader {
+    inner: SqliteReader,
+    pages: Arc<AtomicUsize>,
+    by_ids: Arc<AtomicUsize>,
+}
+
+impl StorageReader for CountingReader {
+    fn stats(&self, now: UnixSecs) -> DbResult<StoreStats> {
+        self.inner.stats(now)
+    }
+    fn watermark(&self) -> DbResult<Watermark> {
+        self.inner.watermark()
+    }
+    fn load_transmissions(&self, query: &TransmissionPageQuery) -> DbResult<TransmissionPage> {
+        self.pages.fetch_add(1, Ordering::SeqCst);
+        self.inner.load_transmissions(query)
+    }
+    fn transmission_ids_heard_since(&self, below_id: i64, since: UnixSecs) -> DbResult<Vec<i64>> {
+        self.inner.transmission_ids_heard_since(below_id, since)
+    }
+    fn load_transmissions_by_ids(
+        &self,
+        ids: &[i64],
+        min_last_seen: Option<UnixSecs>,
+    ) -> DbResult<Vec<TransmissionRow>> {
+        self.by_ids.fetch_add(1, Ordering::SeqCst);
+        self.inner.load_transmissions_by_ids(ids, min_last_seen)
+    }
+    fn transmissions_after(&self, after_id: i64, limit: usize) -> DbResult<Vec<TransmissionRow>> {
+        self.inner.transmissions_after(after_id, limit)
+    }
+    fn observations_after(&self, after_id: i64, limit: usize) -> DbResult<Vec<ObservationRow>> {
+        self.inner.observations_after(after_id, limit)
+    }
+    fn transmission_by_hash(&self, hash: &str) -> DbResult<TransmissionRow> {
+        self.inner.transmission_by_hash(hash)
+    }
+    fn observers(&self) -> DbResult<Vec<ObserverRow>> {
+        self.inner.observers()
+    }
+    fn nodes(&self) -> DbResult<Vec<NodeRow>> {
+        self.inner.nodes()
+    }
+}
+
 /// Records the loader's instants and what the store held at each.
 #[derive(Default)]
 struct Recorder {
@@ -391,6 +438,59 @@ fn fill_really_loads_the_rows_older_than_the_hot_window() {
     // 14 hot pages; the fill skips the newest page, which the hot load found entirely
     // inside the hot window, and reads the other 13.
     assert_eq!(counting.load(Ordering::SeqCst), 14 + 13);
+}
+
+#[test]
+fn hot_load_finds_old_transmissions_reheard_in_the_window_without_paging_through_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = build_db(dir.path(), 1400, 14 * DAY, 0);
+    // Transmissions 10 and 700 (days old) are heard again an hour ago by a third observer.
+    {
+        let mut storage = SqliteStorage::open(&path, OpenOptions::default()).expect("open");
+        let again = |n: u64| {
+            let mut p = packet(n, "obs-c", r#"["99"]"#, NOW - HOUR);
+            p.observer = Some(ObserverRef {
+                id: "obs-c".into(),
+                name: None,
+                iata: None,
+            });
+            p
+        };
+        let batch = WriteBatch {
+            packets: vec![again(10), again(700)],
+            ..WriteBatch::default()
+        };
+        storage.write_batch(&batch).expect("write");
+    }
+    let store = Store::new();
+    let hooks = recorder(&store);
+    let (pages, by_ids) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let counting = CountingReader {
+        inner: reader(&path),
+        pages: pages.clone(),
+        by_ids: by_ids.clone(),
+    };
+    let loader = StartupLoader::new(store.clone(), counting, config(24.0, 0.0, 100))
+        .with_hooks(hooks.clone())
+        .with_now(NOW);
+    let hot = loader.load_hot().expect("hot load");
+    let (_, _, hot_rows) = hooks.hot_finished.lock().unwrap().expect("hot finished");
+    assert_eq!(
+        hot_rows, 102,
+        "the last day's 100 plus the two re-heard ones"
+    );
+    for id in [10, 700] {
+        let detail = store
+            .by_id(id)
+            .expect("re-heard transmission loaded by the hot load");
+        assert_eq!(detail.observations.len(), 3, "with all its observations");
+    }
+    // One full page, one short page, then one lookup: not the 12 older pages.
+    assert_eq!(pages.load(Ordering::SeqCst), 2);
+    assert_eq!(by_ids.load(Ordering::SeqCst), 1);
+    loader.fill(hot);
+    assert_eq!(store.counts().transmissions, 1400);
+    assert_eq!(all(&store), (1..=1400).rev().collect::<Vec<i64>>());
 }
 
 #[test]
