@@ -534,7 +534,7 @@ function channelsView(el, ctx) {
       if (conv.done) {
         if (!conv.byKey.size) {
           conv.topStatus.textContent = conv.channel.unknown
-            ? 'No channel by this name has traffic (yet).'
+            ? (state.region ? `No traffic on this channel heard in ${state.region}.` : 'No channel by this name has traffic (yet).')
             : (conv.source.kind === 'mine' ? `No packet of channel hash 0x${conv.channel.hex} decrypts with this key.` : 'No messages.');
         } else conv.topStatus.textContent = 'Beginning of the conversation';
       }
