@@ -8,6 +8,7 @@ import { startLive, onState, subscribe } from './ws.js';
 import { initTheme } from './theme.js';
 import { setBanner } from './components/ui.js';
 import { packetsPage } from './pages/packets.js';
+import { observersPage } from './pages/observers.js';
 import { placeholderPage } from './pages/placeholder.js';
 import { channelsPage } from './pages/channels.js';
 import { homePage } from './pages/home.js';
@@ -125,6 +126,7 @@ function start() {
   router.register('channels', channelsPage);
   router.register('home', homePage);
   router.register('nodes', nodesPage);
+  router.register('observers', observersPage);
   initSearch();
   router.setFallback(placeholderPage('Page'));
   router.start(document.getElementById('app'));

@@ -5,7 +5,8 @@
 import { h } from '../dom.js';
 import { breakdown, frameForHops, hopsOf, parseJson, summary, typeName, ROUTE_TYPES, isTransport } from '../packet-format.js';
 import { absolute, ago, toMillis } from '../time.js';
-import { typeBadge, iataBadge, pathChips, copyText } from './ui.js';
+import { typeBadge, iataBadge, copyText } from './ui.js';
+import { hopChips, hopDescription, directoryReady, loadDirectory } from './hops.js';
 
 const SECTIONS = [
   ['header', 'Header'], ['transport', 'Transport codes'], ['pathlen', 'Path length'], ['path', 'Path'],
@@ -33,6 +34,7 @@ export function packetDetail(data, options = {}) {
   // The bytes this observer received: its own path in the transmission's frame.
   const raw = frameForHops(txRaw, hops);
   const bd = breakdown(raw, payload);
+  const resolvedPath = obs ? obs.resolved_path : packet.resolved_path;
 
   const title = h('div.detail-title', null,
     typeBadge(type, isTransport(route)),
@@ -61,7 +63,7 @@ export function packetDetail(data, options = {}) {
   };
   fact('Payload type', `${type} (${typeCode})`);
   fact('Route', `${ROUTE_TYPES[route] ?? route}`);
-  fact('Path', pathChips(hops));
+  fact('Path', hopChips(hops, { link: true, resolvedPath }));
   const time = obs?.timestamp || packet.first_seen || packet.timestamp;
   fact('Time', h('span', { title: ago(time), text: absolute(time) }));
   if (obs) fact('Observer', obs.observer_name || obs.observer_id || '—', ' ', iataBadge(obs.observer_iata));
@@ -93,10 +95,26 @@ export function packetDetail(data, options = {}) {
     h('summary', { text: `Raw bytes (${bd.bytes.length})` }),
     raw !== txRaw ? h('p.muted.note', { text: "Path bytes as this observer received them (the stored frame carries another observer's path)." }) : null,
     byteView(bd));
+  nameHopFields(bytes, bd, hops);
 
   const parts = [head, sub, message, facts, actions, bytes];
   if (observations.length) parts.push(observationsTable(observations, obs, options.onSelectObs));
   return h('article.packet-detail', { 'aria-label': 'Packet detail' }, ...parts);
+}
+
+/** Adds the node a hop names to the "Hop N" rows of the field table (when the directory is read). */
+function nameHopFields(container, bd, hops) {
+  const hopFields = bd.fields.map((f, i) => [f, i]).filter(([f]) => /^Hop \d+$/.test(f.name));
+  if (!hopFields.length || hopFields.length !== hops.length) return;
+  const fill = () => {
+    for (const [f, i] of hopFields) {
+      const text = hopDescription(f.value);
+      const cell = container.querySelector(`.field-table tr[data-field="${i}"] td:last-child`);
+      if (cell && text) cell.textContent = `${f.description} — ${text}`;
+    }
+  };
+  if (directoryReady()) fill();
+  else loadDirectory().then(fill);
 }
 
 function fmt(v, unit) {
@@ -157,7 +175,7 @@ function observationsTable(observations, current, onSelect) {
     h('td.num', { text: fmt(o.snr, '') }),
     h('td.num', { text: fmt(o.rssi, '') }),
     h('td', { title: absolute(o.timestamp), text: ago(o.timestamp) }),
-    h('td', null, pathChips(hops, 4)));
+    h('td', null, hopChips(hops, { max: 4, resolvedPath: o.resolved_path })));
     const pick = () => onSelect?.(o);
     tr.addEventListener('click', pick);
     tr.addEventListener('keydown', (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); pick(); } });

@@ -2,8 +2,13 @@
 // by hash, a detail pane with the byte-level breakdown, and a paste-a-frame decoder.
 //
 // URL state (all optional): `#/packets[/<hash>|/<pubkey>|/id/<n>]?timeWindow=<min>&region=
-// &observer=&hash=&node=&type=<codes>&filter=<expr>&sort=<col>[:asc]&group=0&obs=<id>`.
+// &observer=<id>[,<id>…]&hash=&node=&type=<codes>&filter=<expr>&sort=<col>[:asc]&group=0&obs=<id>`.
 // `#/packet/<hash|id>` is the standalone detail page.
+//
+// Path hops show node names where the prefix names one known relay (components/hops.js).
+// A row's context menu (right click, long press, the ContextMenu key or Shift+F10) copies
+// the hash or the raw frame, opens the packet page, or filters by the row's observer, node
+// or type.
 
 import { h, replace, stored, store, debounce } from '../dom.js';
 import { api, post, withQuery, listOf } from '../api.js';
@@ -19,7 +24,8 @@ import { ago, absolute, toMillis, isFuture } from '../time.js';
 import { DataTable } from '../components/table.js';
 import { packetDetail, byteView } from '../components/packet-detail.js';
 import { breakdown } from '../packet-format.js';
-import { typeBadge, iataBadge, pathChips, toast } from '../components/ui.js';
+import { typeBadge, iataBadge, toast, copyText } from '../components/ui.js';
+import { hopChips, watchDirectory, hexPathsPreferred, setHexPaths, onHexPaths } from '../components/hops.js';
 
 const WINDOWS = [[15, '15 min'], [30, '30 min'], [60, '1 hour'], [180, '3 hours'], [360, '6 hours'],
   [720, '12 hours'], [1440, '24 hours'], [0, 'All time']];
@@ -257,7 +263,15 @@ function packetsView(el, ctx) {
   const groupBox = h('input', { type: 'checkbox', checked: state.group, id: 'group-by-hash' });
   const hashInput = h('input', { type: 'search', value: state.hash, placeholder: 'Hash prefix', 'aria-label': 'Packet hash', size: '10' });
   const nodeInput = h('input', { type: 'search', value: state.node, placeholder: 'Node key', 'aria-label': 'Node public key or prefix', size: '12' });
-  const observerSelect = h('select', { 'aria-label': 'Observer' }, h('option', { value: '', text: 'All observers' }));
+  // Observers: a checkbox menu (several may be chosen), `observer=<id>,<id>` in the URL.
+  const observerSummary = h('summary.button', { text: 'All observers ▾' });
+  const observerFind = h('input', { type: 'search', placeholder: 'Find observer', 'aria-label': 'Find observer', hidden: true });
+  const observerAll = h('input', { type: 'checkbox', checked: !state.observer, value: '' });
+  const observerOptions = h('div.observer-options');
+  const observerMenu = h('details.popover.menu.observer-menu', null, observerSummary,
+    h('div.menu-body', { role: 'group', 'aria-label': 'Observers' },
+      observerFind, h('label.check.all-observers', null, observerAll, 'All observers'), observerOptions));
+  const hexBox = h('input', { type: 'checkbox', checked: hexPathsPreferred(), id: 'hex-paths' });
   const regionSelect = h('select', { 'aria-label': 'Region', hidden: true }, h('option', { value: '', text: 'All regions' }));
   const typeMenu = h('details.popover.menu', null, h('summary.button', { text: 'Types ▾' }),
     h('div.menu-body', { role: 'group', 'aria-label': 'Payload types' },
@@ -274,7 +288,8 @@ function packetsView(el, ctx) {
     h('div.filter-group', null,
       h('label.check', null, groupBox, 'Group by hash'),
       windowSelect),
-    h('div.filter-group', null, observerSelect, regionSelect, typeMenu, columnsMenu),
+    h('div.filter-group', null, observerMenu, regionSelect, typeMenu, columnsMenu,
+      h('label.check', { title: 'Show path hops as raw key prefixes instead of node names' }, hexBox, 'Hex paths')),
     clearBtn);
 
   const table = new DataTable({
@@ -338,7 +353,7 @@ function packetsView(el, ctx) {
         h('span.ellipsis', { text: r.observer_name || r.observer_id || '—' }),
         ...(r.iatas || []).slice(0, 2).map(iataBadge),
         (r.iatas || []).length > 2 ? h('span.badge.more', { text: `+${r.iatas.length - 2}` }) : null) },
-      { key: 'path', label: 'Path', width: 210, sortable: true, render: (r) => pathChips(facts(r).hops, 3) },
+      { key: 'path', label: 'Path', width: 260, sortable: true, render: (r) => hopChips(facts(r).hops, { max: 3, resolvedPath: r.resolved_path }) },
       { key: 'count', label: 'Rpt', width: 56, sortable: true, className: 'num', title: 'Observations (how many times observers heard it)', render: (r) => (r.kind === 'child' ? '' : r.count) },
       { key: 'details', label: 'Details', width: 320, render: (r) => h('span.ellipsis', { text: summary(facts(r).payload, r.payload_type) }) },
     ];
@@ -554,6 +569,201 @@ function packetsView(el, ctx) {
     if (row) row.focus();
   }
 
+  // ---- observers menu ----
+  function observerLabel(id) {
+    const o = observers.get(id);
+    return o ? `${o.name || o.id}` : `${id.slice(0, 8)}…`;
+  }
+
+  /** Fills the observer checkboxes: known observers by name, plus ids from the URL not listed. */
+  function fillObserverMenu() {
+    const chosen = new Set(state.observer ? state.observer.split(',') : []);
+    const list = [...observers.values()].sort((a, b) => String(a.name || a.id).localeCompare(String(b.name || b.id)));
+    for (const id of chosen) if (!observers.has(id)) list.push({ id, name: null, iata: null });
+    replace(observerOptions, ...list.map((o) => h('label.check', { dataset: { search: `${o.name || ''} ${o.id} ${o.iata || ''}`.toLowerCase() } },
+      h('input', { type: 'checkbox', value: o.id, checked: chosen.has(o.id) }),
+      h('span.ellipsis', { text: o.name || o.id }), iataBadge(o.iata))));
+    observerFind.hidden = list.length <= 8;
+    syncObserverSummary();
+  }
+
+  function syncObserverSummary() {
+    const ids = state.observer ? state.observer.split(',') : [];
+    observerAll.checked = ids.length === 0;
+    observerSummary.textContent = ids.length === 0 ? 'All observers ▾'
+      : ids.length === 1 ? `Observer: ${observerLabel(ids[0])} ▾` : `Observers (${ids.length}) ▾`;
+    observerSummary.title = ids.map(observerLabel).join(', ');
+    observerMenu.classList.toggle('active', ids.length > 0);
+  }
+
+  /** Sets the observer filter (`reload` fetches the list now). */
+  function setObservers(ids, reload = true) {
+    state.observer = [...new Set(ids.filter(Boolean))].join(',');
+    const chosen = new Set(ids);
+    observerOptions.querySelectorAll('input').forEach((i) => { i.checked = chosen.has(i.value); });
+    syncObserverSummary();
+    writeUrl();
+    if (reload) load();
+  }
+
+  function syncTypeMenu() {
+    typeMenu.querySelectorAll('input').forEach((i) => { i.checked = state.types.has(Number(i.value)); });
+    typeMenu.querySelector('summary').textContent = state.types.size ? `Types (${state.types.size}) ▾` : 'Types ▾';
+  }
+
+  // ---- row context menu (right click, long press, ContextMenu key, Shift+F10) ----
+  let menu = null; // { el, key, at }
+  let longPress = null;
+  let swallowClick = false;
+
+  function closeMenu(refocus = false) {
+    if (!menu) return;
+    const { el: m, key } = menu;
+    menu = null;
+    m.remove();
+    document.removeEventListener('pointerdown', onOutside, true);
+    window.removeEventListener('resize', onViewportChange);
+    table.el.removeEventListener('scroll', onViewportChange);
+    if (refocus) table.body.querySelector(`tr[data-key="${CSS.escape(key)}"]`)?.focus({ preventScroll: true });
+  }
+  function onOutside(e) { if (menu && !menu.el.contains(e.target)) closeMenu(false); }
+  function onViewportChange() { closeMenu(false); }
+
+  function menuItems(row) {
+    const f = facts(row);
+    const type = typeName(row.payload_type);
+    const typeLabel = TYPE_LABELS[type] || type;
+    const pubKey = type === 'ADVERT' && typeof f.payload.pubKey === 'string' && /^[0-9a-fA-F]{64}$/.test(f.payload.pubKey) ? f.payload.pubKey.toLowerCase() : null;
+    const nodeLabel = pubKey ? (typeof f.payload.name === 'string' && f.payload.name ? f.payload.name : `${pubKey.slice(0, 8)}…`) : '';
+    const observerName = row.observer_name || (row.observer_id ? observerLabel(row.observer_id) : '');
+    return [
+      ['copy-hash', 'Copy hash', () => copyText(row.hash, 'Hash copied')],
+      row.raw_hex ? ['copy-hex', 'Copy raw hex', () => copyText(row.raw_hex, 'Raw hex copied')] : null,
+      ['copy-link', 'Copy link', () => copyText(`${location.origin}/#/packets/${row.hash}`, 'Link copied')],
+      ['open', 'Open packet page', () => router.navigate(`#/packet/${encodeURIComponent(row.hash)}`)],
+      'separator',
+      row.observer_id ? ['filter-observer', `Filter by observer: ${observerName}`, () => setObservers([row.observer_id])] : null,
+      pubKey ? ['filter-node', `Filter by node: ${nodeLabel}`, () => {
+        state.node = pubKey;
+        nodeInput.value = pubKey;
+        writeUrl();
+        load();
+      }] : null,
+      ['filter-type', `Only ${typeLabel} packets`, () => {
+        state.types = new Set([row.payload_type]);
+        syncTypeMenu();
+        writeUrl();
+        refresh();
+      }],
+      ['hide-type', `Hide ${typeLabel} packets`, () => {
+        const clause = `type != ${type}`;
+        exprInput.value = state.filter && !filterError ? `(${state.filter}) && ${clause}` : clause;
+        state.filter = exprInput.value;
+        compile();
+        writeUrl();
+        refresh();
+      }],
+    ].filter(Boolean);
+  }
+
+  /** Opens the menu of `row` at (x, y) in viewport pixels. */
+  function openMenu(row, x, y) {
+    closeMenu(false);
+    const buttons = [];
+    const m = h('div.context-menu', { role: 'menu', 'aria-label': `Packet ${String(row.hash).slice(0, 8)}` },
+      ...menuItems(row).map((item) => {
+        if (item === 'separator') return h('div.menu-sep', { role: 'separator' });
+        const [action, text, run] = item;
+        const b = h('button.menu-item', { type: 'button', role: 'menuitem', tabindex: '-1', 'data-action': action, text });
+        b.addEventListener('click', () => { closeMenu(true); run(); });
+        buttons.push(b);
+        return b;
+      }));
+    m.addEventListener('keydown', (e) => {
+      const i = buttons.indexOf(document.activeElement);
+      let next = null;
+      if (e.key === 'ArrowDown') next = (i + 1) % buttons.length;
+      else if (e.key === 'ArrowUp') next = (i - 1 + buttons.length) % buttons.length;
+      else if (e.key === 'Home') next = 0;
+      else if (e.key === 'End') next = buttons.length - 1;
+      else if (e.key === 'Escape') { e.preventDefault(); e.stopPropagation(); closeMenu(true); return; }
+      else if (e.key === 'Tab') { e.preventDefault(); closeMenu(true); return; }
+      if (next === null) return;
+      e.preventDefault();
+      buttons[next].focus();
+    });
+    document.body.appendChild(m);
+    // Keep the menu inside the viewport (above the bottom navigation on phones).
+    const box = m.getBoundingClientRect();
+    const bottomNav = document.getElementById('bottom-nav');
+    const limitY = window.innerHeight - (bottomNav && bottomNav.offsetHeight ? bottomNav.offsetHeight : 0) - 4;
+    m.style.left = `${Math.max(4, Math.min(x, window.innerWidth - box.width - 4))}px`;
+    m.style.top = `${Math.max(4, y + box.height > limitY ? y - box.height : y)}px`;
+    menu = { el: m, key: row.key, at: Date.now() };
+    document.addEventListener('pointerdown', onOutside, true);
+    window.addEventListener('resize', onViewportChange);
+    table.el.addEventListener('scroll', onViewportChange, { passive: true });
+    buttons[0]?.focus({ preventScroll: true });
+  }
+
+  function openMenuForRow(tr, x, y) {
+    const row = table.rowAt(tr);
+    if (row === undefined) return;
+    if (menu && menu.key === row.key && Date.now() - menu.at < 600) return; // one gesture, two events
+    if (x === undefined) {
+      const r = tr.getBoundingClientRect();
+      x = r.left + Math.min(160, r.width / 3);
+      y = r.bottom;
+    }
+    openMenu(row, x, y);
+  }
+
+  table.body.addEventListener('contextmenu', (e) => {
+    const tr = e.target.closest('tr[data-key]');
+    if (!tr || e.target.closest('a[href]')) return;
+    e.preventDefault();
+    // A contextmenu from the keyboard has no pointer position: place the menu under the row.
+    if (e.button !== 2 && e.clientX === 0 && e.clientY === 0) openMenuForRow(tr);
+    else openMenuForRow(tr, e.clientX, e.clientY);
+  });
+  table.body.addEventListener('keydown', (e) => {
+    if (e.key !== 'ContextMenu' && !(e.key === 'F10' && e.shiftKey)) return;
+    const tr = e.target.closest('tr[data-key]');
+    if (!tr) return;
+    e.preventDefault();
+    openMenuForRow(tr);
+  });
+  // Long press on touch screens (iOS Safari sends no contextmenu event).
+  table.body.addEventListener('pointerdown', (e) => {
+    if (e.pointerType !== 'touch') return;
+    const tr = e.target.closest('tr[data-key]');
+    if (!tr) return;
+    clearTimeout(longPress?.timer);
+    longPress = {
+      x: e.clientX, y: e.clientY,
+      timer: setTimeout(() => {
+        swallowClick = true;
+        setTimeout(() => { swallowClick = false; }, 800);
+        openMenuForRow(tr, longPress.x, longPress.y);
+        longPress = null;
+      }, 500),
+    };
+  });
+  const cancelLongPress = (e) => {
+    if (!longPress) return;
+    if (e.type === 'pointermove' && Math.hypot(e.clientX - longPress.x, e.clientY - longPress.y) < 10) return;
+    clearTimeout(longPress.timer);
+    longPress = null;
+  };
+  for (const type of ['pointermove', 'pointerup', 'pointercancel']) table.body.addEventListener(type, cancelLongPress);
+  // The click that ends a long press must not also select the row.
+  table.el.addEventListener('click', (e) => {
+    if (!swallowClick) return;
+    swallowClick = false;
+    e.stopPropagation();
+    e.preventDefault();
+  }, true);
+
   // ---- live updates ----
   let queue = [];
   let frame = 0;
@@ -711,7 +921,26 @@ function packetsView(el, ctx) {
   }, 400);
   hashInput.addEventListener('input', reloadInputs);
   nodeInput.addEventListener('input', reloadInputs);
-  observerSelect.addEventListener('change', () => { state.observer = observerSelect.value; writeUrl(); load(); });
+  const reloadObservers = debounce(() => load(), 350);
+  observerMenu.addEventListener('change', (e) => {
+    if (e.target === observerFind) return;
+    if (e.target === observerAll) {
+      observerOptions.querySelectorAll('input').forEach((i) => { i.checked = false; });
+    }
+    setObservers([...observerOptions.querySelectorAll('input:checked')].map((i) => i.value), false);
+    reloadObservers();
+  });
+  observerFind.addEventListener('input', () => {
+    const q = observerFind.value.trim().toLowerCase();
+    observerOptions.querySelectorAll('label').forEach((l) => { l.hidden = Boolean(q) && !l.dataset.search.includes(q); });
+  });
+  hexBox.addEventListener('change', () => setHexPaths(hexBox.checked));
+  unsubs.push(onHexPaths((on) => {
+    hexBox.checked = on;
+    table.render(true);
+    if (state.selected && !pane.hidden) openDetail(state.selected, state.obs);
+  }));
+  unsubs.push(watchDirectory(() => table.render(true)));
   regionSelect.addEventListener('change', () => { state.region = regionSelect.value; writeUrl(); load(); });
   typeMenu.addEventListener('change', () => {
     state.types = new Set([...typeMenu.querySelectorAll('input:checked')].map((i) => Number(i.value)));
@@ -724,7 +953,8 @@ function packetsView(el, ctx) {
     Object.assign(state, { region: '', observer: '', hash: '', node: '', filter: '', window: DEFAULT_WINDOW, group: true });
     state.types = new Set();
     exprInput.value = ''; hashInput.value = ''; nodeInput.value = '';
-    observerSelect.value = ''; regionSelect.value = ''; windowSelect.value = String(DEFAULT_WINDOW);
+    regionSelect.value = ''; windowSelect.value = String(DEFAULT_WINDOW);
+    setObservers([], false);
     groupBox.checked = true;
     typeMenu.querySelectorAll('input').forEach((i) => { i.checked = false; });
     typeMenu.querySelector('summary').textContent = 'Types ▾';
@@ -764,10 +994,7 @@ function packetsView(el, ctx) {
   ]).then(([obsBody, regions]) => {
     const list = listOf(obsBody, 'observers');
     observers = new Map(list.map((o) => [o.id, o]));
-    list.slice().sort((a, b) => String(a.name || a.id).localeCompare(String(b.name || b.id))).forEach((o) => {
-      observerSelect.appendChild(h('option', { value: o.id, text: `${o.name || o.id}${o.iata ? ` (${o.iata})` : ''}` }));
-    });
-    observerSelect.value = state.observer;
+    fillObserverMenu();
     const codes = regions && typeof regions === 'object' ? Object.keys(regions) : [];
     if (codes.length > 1) {
       codes.sort().forEach((code) => regionSelect.appendChild(h('option', { value: code, text: code === regions[code] ? code : `${code} – ${regions[code]}` })));
@@ -780,6 +1007,8 @@ function packetsView(el, ctx) {
 
   return () => {
     unsubs.forEach((u) => u());
+    closeMenu(false);
+    clearTimeout(longPress?.timer);
     clearTimeout(frame);
     document.removeEventListener('keydown', onKey);
     loadSeq += 1;
@@ -849,7 +1078,7 @@ function openDecoder(trigger) {
           h('dt', { text: 'Payload type' }), h('dd', { text: String(header.payloadTypeName ?? header.payloadType ?? '') }),
           h('dt', { text: 'Version' }), h('dd', { text: String(header.payloadVersion ?? '') }),
           h('dt', { text: 'Size' }), h('dd', { text: `${hex.length / 2} bytes` }),
-          h('dt', { text: 'Path' }), h('dd', null, pathChips(Array.isArray(path.hops) ? path.hops : []))),
+          h('dt', { text: 'Path' }), h('dd', null, hopChips(Array.isArray(path.hops) ? path.hops : [], { link: true }))),
         h('h3', { text: 'Payload' }),
         h('dl.facts', null, ...Object.entries(payload).flatMap(([k, v]) => [
           h('dt', { text: k }),
