@@ -133,8 +133,9 @@ function claimButton(node) {
   return b;
 }
 
-function heardByTable(observers, limit = Infinity) {
+function heardByTable(observers, limit = Infinity, expandable = false) {
   if (!observers?.length) return h('p.muted', { text: 'No observer has heard this node in the retained data.' });
+  let shown = limit;
   let sortKey = 'packetCount';
   let dir = -1;
   const tbody = h('tbody');
@@ -154,7 +155,7 @@ function heardByTable(observers, limit = Infinity) {
       const x = a[sortKey]; const y = b[sortKey];
       if (typeof x === 'number' || typeof y === 'number') return dir * ((Number(x) || -Infinity) - (Number(y) || -Infinity));
       return dir * String(x ?? '').localeCompare(String(y ?? ''));
-    }).slice(0, limit);
+    }).slice(0, shown);
     replace(tbody, ...rows.map((o) => h('tr', null,
       h('td.ellipsis', null, h('a', { href: `#/observers/${encodeURIComponent(o.observer_id)}`, text: o.observer_name || o.observer_id })),
       h('td', null, iataBadge(o.iata) || '—'),
@@ -163,8 +164,13 @@ function heardByTable(observers, limit = Infinity) {
       h('td.num', { text: rssiText(o.avgRssi) }))));
   };
   fill();
-  return h('div.table-wrap', null, h('table.node-table', null, h('thead', null, h('tr', null, ...ths)), tbody),
-    observers.length > limit ? h('p.muted.small', { text: `${observers.length - limit} more observers on the full page` }) : null);
+  let more = null;
+  if (observers.length > limit) {
+    more = expandable
+      ? h('button.button', { type: 'button', text: `Show all ${observers.length}`, onclick: () => { shown = Infinity; more.remove(); fill(); } })
+      : h('p.muted.small', { text: `${observers.length - limit} more observers on the full page` });
+  }
+  return h('div', null, h('div.table-wrap', null, h('table.node-table', null, h('thead', null, h('tr', null, ...ths)), tbody)), more);
 }
 
 function packetRows(list, limit) {
@@ -357,7 +363,7 @@ export function renderNode(el, pk, { compact = false, onClose, onLoaded } = {}) 
         section('contact', 'Contact and position', contact, position)),
       section('activity', 'Activity, last 24 hours', chartHolder,
         h('p', null, h('a', { href: `#/nodes/${encodeURIComponent(key)}/analytics`, text: 'More in the node analytics →' }))),
-      section('heard-by', 'Heard by', heardByTable(health?.observers)),
+      section('heard-by', 'Heard by', heardByTable(health?.observers, 10, true)),
       section('recent-packets', 'Recent packets', packetRows(health?.recentPackets, 20),
         h('p', null, h('a', { href: packetsLink(key), text: 'All packets of this node →' }))),
       section('adverts', 'Recent adverts', advertRows(nodeBody?.recentAdverts)),

@@ -5,7 +5,7 @@
 // (`#/nodes/<pk>`), its analytics (`#/nodes/<pk>/analytics`) and reach.
 //
 // URL state (all optional): `#/nodes?tab=<role>&search=&status=active|degraded|silent
-// &lastHeard=<dur>&view=fav|mine&region=A,B&sort=<col>[:asc]&node=<pubkey>` — `node` is the
+// &lastHeard=<dur>&view=fav|mine&region=A,B&area=<key>&sort=<col>[:asc]&node=<pubkey>` — `node` is the
 // row shown in the side pane (a `#/nodes/<pubkey>` link is the full page).
 
 import { h, replace, stored, store, debounce } from '../dom.js';
@@ -34,6 +34,7 @@ const SORT_KEY = 'meshcore-nodes-sort';
 const STATUS_KEY = 'meshcore-nodes-status-filter';
 const LAST_HEARD_KEY = 'meshcore-nodes-last-heard';
 const REGION_KEY = 'meshcore-region-filter';
+const AREA_KEY = 'meshcore-area-filter';
 const DEFAULT_SORT = { key: 'last', dir: 'desc' };
 const phone = () => window.matchMedia('(max-width: 640px)').matches;
 
@@ -95,6 +96,7 @@ function directory(el, ctx) {
     lastHeard: q.has('lastHeard') ? q.get('lastHeard') : stored(LAST_HEARD_KEY, ''),
     view: VIEWS.some(([v]) => v === q.get('view')) ? q.get('view') : '',
     region: q.has('region') ? q.get('region') : (stored(REGION_KEY, []) || []).join?.(',') || '',
+    area: q.has('area') ? q.get('area') : (typeof stored(AREA_KEY, '') === 'string' ? stored(AREA_KEY, '') : ''),
     sort: parseSort(q.get('sort')) || parseSort(stored(SORT_KEY, '')) || DEFAULT_SORT,
     selected: q.get('node') || null,
   };
@@ -146,11 +148,12 @@ function directory(el, ctx) {
   const viewGroup = h('div.view-group', { role: 'group', 'aria-label': 'Which nodes' },
     ...VIEWS.map(([v, label]) => h('button.button.view-btn', { type: 'button', 'aria-pressed': v === state.view ? 'true' : 'false', dataset: { view: v }, text: label })));
   const regionBox = h('div.region-filter', { role: 'group', 'aria-label': 'Region', hidden: true });
+  const areaSelect = h('select', { 'aria-label': 'Area', hidden: true }, h('option', { value: '', text: 'Area: all' }));
   const filtersToggle = h('button.button.filters-toggle', { type: 'button', 'aria-expanded': 'false', 'aria-controls': 'node-filters', text: 'Filters ▾' });
   const filters = h('div.filters.node-filters', { id: 'node-filters' },
     h('div.filter-group', null, viewGroup),
     h('div.filter-group', null, statusSelect, lastHeardSelect),
-    regionBox);
+    regionBox, areaSelect);
   const progress = h('div.list-status', { role: 'status' });
   const legend = h('p.status-legend.muted', null);
 
@@ -169,8 +172,14 @@ function directory(el, ctx) {
   table.el.setAttribute('role', 'tabpanel');
   table.el.setAttribute('aria-labelledby', `nodes-tab-${state.tab}`);
   table.setSort(state.sort);
-  if (phone()) table.setHidden(['key', 'role', 'first', 'adverts']);
-  else if (window.matchMedia('(max-width: 1100px)').matches) table.setHidden(['first']);
+  /** Columns hidden for the width; with the side pane open on a desktop, fewer. */
+  function paneColumns(open) {
+    if (phone()) table.setHidden(['key', 'role', 'first', 'adverts']);
+    else if (open && window.matchMedia('(min-width: 1024px)').matches) table.setHidden(['key', 'first', 'adverts']);
+    else if (window.matchMedia('(max-width: 1100px)').matches) table.setHidden(['first']);
+    else table.setHidden([]);
+  }
+  paneColumns(false);
 
   const pane = h('aside.detail-pane.node-pane', { 'aria-label': 'Node detail', hidden: true, tabindex: '-1' });
   const backdrop = h('div.detail-backdrop', { hidden: true, 'aria-hidden': 'true' });
@@ -263,6 +272,7 @@ function directory(el, ctx) {
       lastHeard: state.lastHeard,
       view: state.view,
       region: state.region,
+      area: state.area,
       sort: sortText(state.sort),
       node: state.selected,
     }));
@@ -275,7 +285,7 @@ function directory(el, ctx) {
     const got = [];
     try {
       for (let offset = 0; ; offset += PAGE) {
-        const body = await api(withQuery('/api/nodes', { limit: PAGE, offset, region: state.region }));
+        const body = await api(withQuery('/api/nodes', { limit: PAGE, offset, region: state.region, area: state.area }));
         if (seq !== loadSeq) return;
         const list = listOf(body, 'nodes');
         got.push(...list);
@@ -285,6 +295,15 @@ function directory(el, ctx) {
       }
     } catch (e) {
       if (seq !== loadSeq) return;
+      if (e.status === 400 && state.area) {
+        // A remembered area the server no longer has: drop it and load everything.
+        state.area = '';
+        store(AREA_KEY, '');
+        areaSelect.value = '';
+        writeUrl();
+        load();
+        return;
+      }
       progress.textContent = '';
       replace(progress, h('p.error-text', { role: 'alert', text: `Could not load the nodes: ${e.message}` }),
         h('button.button', { type: 'button', text: 'Retry', onclick: load }));
@@ -298,6 +317,19 @@ function directory(el, ctx) {
     table.el.removeAttribute('aria-busy');
     refresh();
     if (state.selected && paneKey !== state.selected) openPane(state.selected, true);
+    // Claimed nodes outside the region/area filter are fetched one by one so they always appear.
+    const missing = myNodes().map((m) => m.pubkey.toLowerCase()).filter((k) => !byKey.has(k)).slice(0, 20);
+    if (missing.length && (state.region || state.area)) {
+      const found = await Promise.all(missing.map((k) => api(`/api/nodes/${encodeURIComponent(k)}`).then((b) => b?.node).catch(() => null)));
+      if (seq !== loadSeq) return;
+      for (const n of found) {
+        if (!n?.public_key || byKey.has(n.public_key.toLowerCase())) continue;
+        decorate(n);
+        all.push(n);
+        byKey.set(n.public_key, n);
+      }
+      refresh();
+    }
   }
 
   // ---- selection ----
@@ -310,7 +342,13 @@ function directory(el, ctx) {
   function openPane(pk, scroll) {
     state.selected = pk.toLowerCase();
     paneKey = state.selected;
-    table.setSelected(state.selected, scroll);
+    if (!el.classList.contains('has-detail')) paneColumns(true);
+    table.setSelected(state.selected);
+    if (scroll) {
+      // Cold load with a selection: bring its row to the middle of the list.
+      const i = table.rows.findIndex((n) => n.public_key === state.selected);
+      if (i >= 0) table.el.scrollTop = Math.max(0, i * table.rowHeight - table.el.clientHeight / 2);
+    }
     writeUrl();
     pane.hidden = false;
     backdrop.hidden = false;
@@ -330,6 +368,7 @@ function directory(el, ctx) {
     backdrop.hidden = true;
     replace(pane);
     el.classList.remove('has-detail');
+    paneColumns(false);
     table.setSelected(null);
     writeUrl();
     const row = key && table.body.querySelector(`tr[data-key="${CSS.escape(key)}"]`);
@@ -364,7 +403,8 @@ function directory(el, ctx) {
     filters.classList.toggle('open', open);
     filtersToggle.setAttribute('aria-expanded', open ? 'true' : 'false');
   });
-  if (state.status || state.lastHeard || state.view || state.region) filtersToggle.textContent = 'Filters • ▾';
+  areaSelect.addEventListener('change', () => { state.area = areaSelect.value; store(AREA_KEY, state.area); writeUrl(); load(); });
+  if (state.status || state.lastHeard || state.view || state.region || state.area) filtersToggle.textContent = 'Filters • ▾';
   const onKey = (e) => {
     if (e.key === 'Escape' && !pane.hidden && !document.querySelector('dialog[open]')) closePane();
   };
@@ -421,6 +461,7 @@ function directory(el, ctx) {
       if (chosen && !chosen.has(String(observerIata.get(d.observer_id) || '').toUpperCase())) continue;
       let n = byKey.get(pk);
       const seen = d.timestamp || d.first_seen || nowIso;
+      if (!n && state.area) continue; // whether it lies in the area is the server's call
       if (!n) {
         n = { public_key: pk, name: payload.name || null, role: roleFromFlags(payload.flags), first_seen: seen, advert_count: 0 };
         all.push(n);
@@ -460,7 +501,14 @@ function directory(el, ctx) {
     thresholds(),
     api('/api/config/regions', { ttl: 300_000 }).catch(() => null),
     api('/api/observers', { ttl: 60_000 }).catch(() => null),
-  ]).then(([th, regions, obs]) => {
+    api('/api/config/areas', { ttl: 300_000 }).catch(() => null),
+  ]).then(([th, regions, obs, areas]) => {
+    const areaList = Array.isArray(areas) ? areas.filter((a) => a && typeof a.key === 'string') : [];
+    if (areaList.length) {
+      areaSelect.append(...areaList.map((a) => h('option', { value: a.key, text: `Area: ${a.label || a.key}` })));
+      areaSelect.value = state.area;
+      areaSelect.hidden = false;
+    }
     t = th;
     observerIata = new Map(listOf(obs, 'observers').map((o) => [o.id, o.iata]));
     buildRegions(regions);
