@@ -111,6 +111,18 @@ try {
     assert((await page.getAttribute('a.nav-link[data-route="channels"]', 'aria-current')) === 'page', 'Channels is the current nav link');
   });
 
+  await check('the list resizes from the keyboard and remembers its width', page, async () => {
+    const sidebar = page.locator('.ch-sidebar');
+    const before = (await sidebar.boundingBox()).width;
+    await page.locator('.ch-resizer').focus();
+    await page.keyboard.press('ArrowRight');
+    await page.keyboard.press('ArrowRight');
+    const after = (await sidebar.boundingBox()).width;
+    assert(after >= before + 30, `width ${before} → ${after}`);
+    const saved = await page.evaluate(() => Number(localStorage.getItem('channels-sidebar-width')));
+    assert(Math.abs(saved - after) <= 1, `stored ${saved}, shown ${after}`);
+  });
+
   await check('opening a channel shows sender and text; the URL follows', page, async () => {
     await page.locator(`.ch-row[data-id="${publicName}"]`).click();
     await until('the URL to name the channel', async () => (await hashOf(page)) === `#/channels/${encodeURIComponent(publicName)}`);

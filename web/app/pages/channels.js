@@ -701,13 +701,13 @@ function channelsView(el, ctx) {
     if (m.el) paintMeta(m);
   }
 
-  function touch(c, time, preview, isNew) {
+  function touch(c, time, preview, isNew, unread = true) {
     if (!c) return;
     if (isNew) {
       c.count = (c.count || 0) + 1;
       if (time > (c.lastActivity || 0)) c.lastActivity = time;
       if (preview) c.preview = preview;
-      if (!open || open.channel !== c) c.unread = (c.unread || 0) + 1;
+      if (unread && (!open || open.channel !== c)) c.unread = (c.unread || 0) + 1;
     }
     paintRow(c);
   }
@@ -750,8 +750,6 @@ function channelsView(el, ctx) {
         channels.set(encId, enc);
         listChanged = true;
       }
-      touch(enc, time, null, firstTime);
-      if (open && open.source.kind === 'enc' && open.channel.hex === hex) deliver(open, d, null, firstTime);
       // Saved keys of this hash byte: decrypt once per packet, here.
       if (firstTime) {
         let hit = null;
@@ -763,6 +761,9 @@ function channelsView(el, ctx) {
         seenLive.set(d.hash, hit);
         if (hit) touch(hit.channel, time, hit.text, true);
       }
+      // A message one of the saved keys reads is not also "unread" under its hash.
+      touch(enc, time, null, firstTime, !seenLive.get(d.hash));
+      if (open && open.source.kind === 'enc' && open.channel.hex === hex) deliver(open, d, null, firstTime);
       if (open && open.source.kind === 'mine' && open.channel.hash === byte) {
         // Every packet of the hash byte shifts the server's paging by one.
         if (firstTime) open.offset += 1;
