@@ -241,15 +241,18 @@ try {
     assert(leaks.length === 0, `requests carrying the key or name: ${leaks.join(' | ')}`);
   });
 
-  await check('deep link to a saved key\'s channel decrypts on a cold load', null, async () => {
+  await check('deep link to a saved key\'s channel decrypts on a cold load, without WebCrypto', null, async () => {
     const cold = await ctx.newPage();
     watch(cold, 'channels-cold');
+    // As on a plain-http LAN address, where browsers do not offer crypto.subtle.
+    await cold.addInitScript(() => { Object.defineProperty(Crypto.prototype, 'subtle', { get: () => undefined }); });
     const coldSent = [];
     cold.on('request', (r) => coldSent.push(`${r.url()} ${r.postData() || ''}`));
     try {
       await cold.goto(`${BASE}/#/channels/${encodeURIComponent(target.name)}`);
       await cold.locator('.ch-messages .msg.msg-local').first().waitFor({ timeout: TIMEOUT });
       assert((await cold.locator('.ch-title').innerText()) === target.name, 'title');
+      assert(await cold.evaluate(() => crypto.subtle === undefined), 'WebCrypto was really absent');
       const leaks = coldSent.filter((s) => s.replace(/#.*$/, '').toLowerCase().includes(target.hex));
       assert(leaks.length === 0, `requests carrying the key: ${leaks.join(' | ')}`);
       await cold.goto(`${BASE}/#/channels/${encodeURIComponent(publicName)}`);
