@@ -356,6 +356,11 @@ try {
     await back.click();
     await row.waitFor({ state: 'visible', timeout: TIMEOUT });
     assert((await hashOf(phone)) === '#/channels', `URL after back: ${await hashOf(phone)}`);
+    await row.click();
+    await phone.locator('.ch-chat').waitFor({ state: 'visible', timeout: TIMEOUT });
+    await phone.keyboard.press('Escape');
+    await row.waitFor({ state: 'visible', timeout: TIMEOUT });
+    assert((await hashOf(phone)) === '#/channels', `URL after Esc: ${await hashOf(phone)}`);
   });
   await phone.close();
 } finally {

@@ -31,6 +31,8 @@ const KEY_PAGE = 200;
 const LIVE_BATCH_MS = 200;
 const NEAR_BOTTOM_PX = 48;
 const NEAR_TOP_PX = 120;
+const MAX_SHOWN = 1500;
+const KEEP_SHOWN = 1000;
 const MIN_WIDTH = 220;
 const MAX_WIDTH = 560;
 
@@ -663,13 +665,43 @@ function channelsView(el, ctx) {
     if (conv.topStatus.textContent && !conv.topStatus.querySelector('.error-text') && conv.done) {
       conv.topStatus.textContent = 'Beginning of the conversation';
     }
-    if (stick) scrollToBottom(conv);
-    else {
+    if (stick) {
+      trim(conv);
+      scrollToBottom(conv);
+    } else {
       conv.fresh += 1;
       conv.jump.hidden = false;
       conv.jump.textContent = `↓ ${conv.fresh} new message${conv.fresh === 1 ? '' : 's'}`;
     }
     announcer.textContent = m.encrypted ? 'New encrypted message' : `New message from ${m.sender || 'unknown sender'}`;
+  }
+
+  /**
+   * A long-open busy channel keeps at most MAX_SHOWN messages in the page: the oldest go
+   * (only while the reader follows the newest) and come back by paging up.
+   */
+  function trim(conv) {
+    if (conv.source.kind === 'mine' || conv.byKey.size <= MAX_SHOWN) return;
+    let drop = conv.byKey.size - KEEP_SHOWN;
+    let removed = 0;
+    while (drop > 0 && conv.list.firstElementChild) {
+      const li = conv.list.firstElementChild;
+      if (li.classList.contains('msg')) {
+        conv.byKey.delete(li.dataset.key);
+        drop -= 1;
+        removed += 1;
+      }
+      li.remove();
+    }
+    const first = conv.list.firstElementChild;
+    if (first && !first.classList.contains('day-sep')) {
+      const m = conv.byKey.get(first.dataset.key);
+      if (m) conv.list.insertBefore(daySep(m.time), first);
+    }
+    conv.offset = Math.max(0, conv.offset - removed);
+    conv.done = false;
+    conv.olderBtn.hidden = false;
+    conv.topStatus.textContent = '';
   }
 
   // ---- live updates ----
@@ -920,6 +952,12 @@ function channelsView(el, ctx) {
   }
 
   addBtn.addEventListener('click', () => openAddDialog());
+  // Esc goes back to the list where the list and the chat are separate views.
+  const narrow = window.matchMedia('(max-width: 768px)');
+  const onKey = (e) => {
+    if (e.key === 'Escape' && narrow.matches && state.selected && !document.querySelector('dialog[open]')) back();
+  };
+  document.addEventListener('keydown', onKey);
   regionSelect.addEventListener('change', () => {
     state.region = regionSelect.value;
     writeUrl();
@@ -950,6 +988,7 @@ function channelsView(el, ctx) {
 
   return () => {
     disposed = true;
+    document.removeEventListener('keydown', onKey);
     unsubs.forEach((u) => u());
     timers.forEach((t) => clearInterval(t));
     clearTimeout(timer);
