@@ -327,6 +327,14 @@ export function renderNode(el, pk, { compact = false, onClose, onLoaded } = {}) 
       compact ? null : h('button.button', { type: 'button', text: 'Copy URL', onclick: () => copyText(`${location.origin}/#/nodes/${key}`, 'Link copied') }),
       compact ? null : h('button.button', { type: 'button', title: 'An 8-character link, short enough to send over the mesh', text: 'Copy short URL', onclick: () => copyText(`${location.origin}/#/nodes/${key.slice(0, 8)}`, 'Short link copied') }),
       claimButton(node));
+    if (!compact) {
+      // The same key is also an observer (a repeater that reports to MQTT): link to it.
+      api('/api/observers', { ttl: 60_000 }).then((b) => {
+        const list = Array.isArray(b) ? b : (Array.isArray(b?.observers) ? b.observers : []);
+        const obs = list.find((o) => String(o.id).toLowerCase() === key.toLowerCase());
+        if (obs && alive) actions.appendChild(h('a.button', { href: `#/observers/${encodeURIComponent(obs.id)}`, text: 'Observer →' }));
+      }).catch(() => {});
+    }
     const head = h('header.node-head', null,
       compact ? null : h('a.back-link', { href: '#/nodes', text: '← Nodes' }),
       h('div.node-title', null, favButton(node), title,

@@ -199,7 +199,10 @@ function directory(el, ctx) {
         favButton(n, () => refreshSoon()),
         n._claimed ? h('span.badge.claimed-badge', { title: 'Claimed: one of my nodes', text: 'mine' }) : null,
         h('span.node-name-text.ellipsis', { title: n.name || n.public_key, text: n.name || `${n.public_key.slice(0, 8)}…` }),
-        n._dups > 1 ? h('span.badge.dup-badge', { title: `${n._dups} nodes use this name`, text: `(${n._dups})` }) : null) },
+        n._dups?.length > 1 ? h('span.badge.dup-badge', {
+          title: `${n._dups.length} nodes use this name; the others: ${n._dups.filter((k) => k !== n.public_key).slice(0, 8).map((k) => k.slice(0, 8)).join(', ')}`,
+          text: `(${n._dups.length})`,
+        }) : null) },
       { key: 'key', label: 'Public key', width: 150, sortable: true, defaultDir: 'asc', className: 'mono', render: (n) => h('span', { title: n.public_key, text: n.public_key.slice(0, 16) }) },
       { key: 'role', label: 'Role', width: 105, sortable: true, defaultDir: 'asc', render: (n) => roleBadge(n.role) },
       { key: 'status', label: 'Status', width: narrow ? 92 : 110, sortable: true, defaultDir: 'asc', render: (n) => statusBadge(n._status, statusExplanation(n, t)) },
@@ -225,14 +228,18 @@ function directory(el, ctx) {
     const search = state.search.trim().toLowerCase();
     const heardMs = durationMs(state.lastHeard);
     const names = new Map();
-    for (const n of all) if (n.name) names.set(n.name, (names.get(n.name) || 0) + 1);
+    for (const n of all) {
+      if (!n.name) continue;
+      const keys = names.get(n.name);
+      if (keys) keys.push(n.public_key); else names.set(n.name, [n.public_key]);
+    }
     const counts = { all: 0 };
     const rows = [];
     for (const n of all) {
       n._status = nodeStatus(n, t, now);
       n._claimed = mine.has(n.public_key);
       n._fav = fav.has(n.public_key);
-      n._dups = n.name ? names.get(n.name) : 0;
+      n._dups = n.name ? names.get(n.name) : null;
       if (search && !n.public_key.startsWith(search) && !(n.name || '').toLowerCase().includes(search)) continue;
       if (state.status && n._status !== state.status) continue;
       if (heardMs && !(n._last && now - n._last < heardMs)) continue;
