@@ -90,7 +90,8 @@ try {
     const packetLink = page.locator('[aria-label="Latest packets"] li a').first();
     const href = await packetLink.getAttribute('href');
     assert(/^#\/packets\/[0-9a-f]{16}$/.test(href), `packet link: ${href}`);
-    await packetLink.click();
+    // The feed is live: click the link read above, wherever it has moved to.
+    await page.locator(`[aria-label="Latest packets"] a[href="${href}"]`).click();
     await until('the packets page with that packet selected', async () => (await hashOf()).startsWith(href)
       && page.locator('.detail-pane .packet-detail').isVisible());
     await page.goBack();
@@ -99,11 +100,14 @@ try {
     assert(/^#\/nodes\/[0-9a-f]{64}$/.test(nodeHref), `node link: ${nodeHref}`);
     const obsHref = await page.locator('.hm-obs-link').first().getAttribute('href');
     assert(/^#\/observers\/.+/.test(obsHref), `observer link: ${obsHref}`);
-    await page.locator('.hm-obs-link').first().click();
+    await page.locator(`.hm-obs-link[href="${obsHref}"]`).click();
     await until('the observer route', async () => (await hashOf()).startsWith(obsHref));
     await page.goBack();
     await page.locator('a.hm-role-link[href="#/nodes?tab=repeater"]').click();
-    await until('the nodes route', async () => (await hashOf()).startsWith('#/nodes'));
+    await until('the nodes route with the role tab', async () => (await hashOf()).startsWith('#/nodes') && (await hashOf()).includes('tab=repeater'));
+    await page.goBack();
+    await page.locator('a.hm-legend-link[href="#/nodes?status=active"]').click();
+    await until('the nodes route with the status filter', async () => (await hashOf()).startsWith('#/nodes') && (await hashOf()).includes('status=active'));
     await page.goBack();
     await page.locator('a.hm-tile[href="#/packets"]').click();
     await until('the packets route', async () => (await hashOf()).startsWith('#/packets'));

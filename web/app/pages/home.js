@@ -46,7 +46,7 @@ export function favorites() {
 }
 
 function setClaimed(node, claimed) {
-  const list = myNodes().filter((n) => n.pubkey !== node.public_key);
+  const list = myNodes().filter((n) => n.pubkey.toLowerCase() !== node.public_key.toLowerCase());
   if (claimed) list.push({ pubkey: node.public_key, name: node.name || '', addedAt: new Date().toISOString() });
   store(MY_NODES_KEY, list);
 }
@@ -193,10 +193,10 @@ function homeView(el, ctx) {
   function renderMine() {
     const claimed = myNodes();
     title.textContent = claimed.length ? 'My Mesh' : heroTitle;
-    const claimedKeys = new Set(claimed.map((n) => n.pubkey));
+    const claimedKeys = new Set(claimed.map((n) => n.pubkey.toLowerCase()));
     const entries = [
       ...claimed.map((n) => ({ pubkey: n.pubkey, name: n.name, kind: 'mine' })),
-      ...favorites().filter((k) => !claimedKeys.has(k)).map((k) => ({ pubkey: k, name: '', kind: 'fav' })),
+      ...favorites().filter((k) => !claimedKeys.has(k.toLowerCase())).map((k) => ({ pubkey: k, name: '', kind: 'fav' })),
     ];
     if (!entries.length) {
       cards.clear();
@@ -266,10 +266,11 @@ function homeView(el, ctx) {
       replace(statusBox,
         h('p.hm-total', null, h('span.hm-big', { dataset: { count: 'total' }, text: fmt(total) }), ' nodes'),
         bar,
-        h('ul.hm-legend', null, ...parts.map(([k, n]) => h('li', null, statusDot(k),
-          h('span.hm-legend-label', { text: STATUS_LABEL[k] }),
-          h('span.hm-legend-count', { dataset: { count: k }, text: fmt(n) }),
-          h('span.muted', { text: total ? ` ${Math.round((n / total) * 100)} %` : '' })))),
+        h('ul.hm-legend', null, ...parts.map(([k, n]) => h('li', null,
+          h('a.hm-legend-link', { href: `#/nodes?status=${k}`, title: `${STATUS_LABEL[k]} nodes on the Nodes page` }, statusDot(k),
+            h('span.hm-legend-label', { text: STATUS_LABEL[k] }),
+            h('span.hm-legend-count', { dataset: { count: k }, text: fmt(n) }),
+            h('span.muted', { text: total ? ` ${Math.round((n / total) * 100)} %` : '' }))))),
         h('p.hm-note.muted', {
           text: `Active: heard within ${hours(t.nodeDegradedMs)} (repeaters and rooms ${hours(t.infraDegradedMs)}); `
             + `silent after ${hours(t.nodeSilentMs)} (repeaters and rooms ${hours(t.infraSilentMs)}).`,
@@ -599,7 +600,7 @@ function nodeFinder(initial, onChange) {
   let results = [];
 
   const claimButton = (n) => {
-    const mine = myNodes().some((m) => m.pubkey === n.public_key);
+    const mine = myNodes().some((m) => m.pubkey.toLowerCase() === n.public_key.toLowerCase());
     const b = h('button.button.hm-claim', {
       type: 'button', 'aria-pressed': mine ? 'true' : 'false',
       'aria-label': `${mine ? 'Remove' : 'Claim'} ${n.name || n.public_key.slice(0, 8)} ${mine ? 'from' : 'as'} my node${mine ? 's' : ''}`,
