@@ -430,6 +430,7 @@ function channelsView(el, ctx) {
 
   function openChannel(id) {
     const c = resolve(id);
+    if (c.id !== state.selected) { state.selected = c.id; writeUrl(); } // enc_d9 → enc_D9
     c.unread = 0;
     paintRow(c);
     const source = c.kind === 'mine' && c.serverChannel ? { kind: 'server', name: c.name } : { kind: c.kind, name: c.name };
