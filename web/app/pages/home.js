@@ -682,6 +682,7 @@ function nodeCard(entry, getThresholds, onRemoved) {
   const roleSlot = h('span');
   const metrics = h('dl.hm-metrics');
   const heard = h('p.hm-heard');
+  const relay = h('p.hm-relay', { hidden: true });
   const spark = h('div.hm-spark', { role: 'img', 'aria-label': 'Packets per hour, last 24 hours: loading' });
   const remove = h('button.icon-button.hm-remove', {
     type: 'button', text: '✕',
@@ -698,7 +699,7 @@ function nodeCard(entry, getThresholds, onRemoved) {
     h('h3.hm-node-title', null, nameLink, ' ',
       h('span.badge.hm-kind', { class: `kind-${kind}`, title: kind === 'mine' ? 'Claimed by you' : 'Starred', text: kind === 'mine' ? 'Mine' : '★' }),
       ' ', roleSlot),
-    metrics, heard, spark,
+    metrics, relay, heard, spark,
     h('div.hm-node-actions', null,
       h('a.button', { href: `#/nodes/${encodeURIComponent(pubkey)}`, text: 'Full health →' }),
       h('a.button', { href: `#/packets/${encodeURIComponent(pubkey)}`, text: 'View packets →' })));
@@ -718,6 +719,7 @@ function nodeCard(entry, getThresholds, onRemoved) {
         el.classList.add('hm-node-unknown');
         replace(statusLine, statusDot('silent'), h('span', { text: 'Waiting for first advert' }));
         replace(metrics);
+        relay.hidden = true;
         heard.textContent = 'The analyzer has not heard this node yet. It appears here once an observer hears its advert.';
         spark.hidden = true;
       } else {
@@ -755,6 +757,15 @@ function nodeCard(entry, getThresholds, onRemoved) {
         stats.avgSnr === null || stats.avgSnr === undefined ? '—' : `${Number(stats.avgSnr).toFixed(1)} dB `,
         q ? h('span.hm-quality', { class: q[1], text: q[0] }) : null)),
       h('div', null, h('dt', { text: 'Avg hops' }), h('dd', { text: stats.avgHops === null || stats.avgHops === undefined ? '—' : String(Math.round(Number(stats.avgHops) * 10) / 10) })));
+    // Repeaters and rooms: is it relaying, or only alive? ("Is my repeater still repeating?")
+    if (node.role === 'repeater' || node.role === 'room') {
+      const n24 = Number(node.relay_count_24h) || 0;
+      replace(relay, node.last_relayed
+        ? [h('span', { class: n24 ? 'st-text-active' : 'muted', text: n24 ? 'Relaying' : 'Alive, idle' }),
+          ` · ${fmt(n24)} relayed in 24 h · last `, timeEl(node.last_relayed)]
+        : h('span.muted', { text: 'Not seen relaying yet' }));
+      relay.hidden = false;
+    } else relay.hidden = true;
     observers.sort((a, b) => (Number(b.packetCount) || 0) - (Number(a.packetCount) || 0));
     replace(heard, observers.length ? h('span.muted', { text: 'Heard by: ' }) : h('span.muted', { text: 'Not heard by any observer recently.' }),
       ...observers.slice(0, 4).flatMap((o, i) => [i ? ', ' : '',
