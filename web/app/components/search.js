@@ -226,13 +226,14 @@ async function run() {
       }));
   }));
   input.setAttribute('aria-expanded', n ? 'true' : 'false');
+  const scope = packets?.prefixScan ? ` · hash prefixes are matched among the latest ${RECENT_FOR_PREFIX.toLocaleString()} packets` : '';
   if (n) {
     setActive(0);
-    status.textContent = `${n} result${n === 1 ? '' : 's'}${failed.length ? ' (some sources failed)' : ''}`;
+    status.textContent = `${n} result${n === 1 ? '' : 's'}${failed.length ? ' (some sources failed)' : ''}${scope}`;
   } else if (failed.length === settled.length) {
     status.textContent = `Search error: ${failed[0].reason?.message || 'the server did not answer'}`;
   } else {
-    status.textContent = `No results found for “${q}”`;
+    status.textContent = `No results found for “${q}”${scope}`;
   }
 }
 
@@ -253,7 +254,9 @@ async function findPackets(q) {
   // The API matches whole hashes only: a prefix is looked up among the latest packets.
   if (hex.length < 4) return [];
   const body = await api(withQuery('/api/packets', { limit: RECENT_FOR_PREFIX, groupByHash: 'true' }), { ttl: 30_000 });
-  return listOf(body, 'packets').filter((p) => String(p.hash || '').startsWith(hex)).slice(0, PER_GROUP);
+  const found = listOf(body, 'packets').filter((p) => String(p.hash || '').startsWith(hex)).slice(0, PER_GROUP);
+  found.prefixScan = true;
+  return found;
 }
 
 async function findChannels(q) {
