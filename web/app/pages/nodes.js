@@ -195,7 +195,7 @@ function directory(el, ctx) {
   function columns() {
     const narrow = phone();
     return [
-      { key: 'name', label: 'Name', width: narrow ? 178 : 250, sortable: true, defaultDir: 'asc', render: (n) => h('span.name-cell', null,
+      { key: 'name', label: 'Name', width: narrow ? 168 : 250, sortable: true, defaultDir: 'asc', render: (n) => h('span.name-cell', null,
         favButton(n, () => refreshSoon()),
         n._claimed ? h('span.badge.claimed-badge', { title: 'Claimed: one of my nodes', text: 'mine' }) : null,
         h('span.node-name-text.ellipsis', { title: n.name || n.public_key, text: n.name || `${n.public_key.slice(0, 8)}…` }),
@@ -205,8 +205,8 @@ function directory(el, ctx) {
         }) : null) },
       { key: 'key', label: 'Public key', width: 150, sortable: true, defaultDir: 'asc', className: 'mono', render: (n) => h('span', { title: n.public_key, text: n.public_key.slice(0, 16) }) },
       { key: 'role', label: 'Role', width: 105, sortable: true, defaultDir: 'asc', render: (n) => roleBadge(n.role) },
-      { key: 'status', label: 'Status', width: narrow ? 92 : 110, sortable: true, defaultDir: 'asc', render: (n) => statusBadge(n._status, statusExplanation(n, t)) },
-      { key: 'last', label: narrow ? 'Heard' : 'Last heard', width: narrow ? 80 : 105, sortable: true, render: (n) => (n._last
+      { key: 'status', label: 'Status', width: narrow ? 104 : 110, sortable: true, defaultDir: 'asc', render: (n) => statusBadge(n._status, statusExplanation(n, t)) },
+      { key: 'last', label: narrow ? 'Heard' : 'Last heard', width: narrow ? 78 : 105, sortable: true, render: (n) => (n._last
         ? h('span', { title: absolute(n._last), text: ago(n._last) }) : h('span.muted', { text: '—' })) },
       { key: 'first', label: 'First seen', width: 105, sortable: true, render: (n) => h('span', { title: absolute(n.first_seen), text: ago(n.first_seen) }) },
       { key: 'adverts', label: 'Adverts', width: 80, sortable: true, className: 'num', render: (n) => String(n.advert_count ?? 0) },
@@ -267,6 +267,7 @@ function directory(el, ctx) {
     table.setRows(rows);
     for (const [tab, b] of tabButtons) b.querySelector('.tab-count').textContent = String(counts[tab] || 0);
     countEl.textContent = `${rows.length.toLocaleString()} of ${all.length.toLocaleString()}`;
+    revealTab();
     if (state.selected) table.setSelected(state.selected);
   }
   const refreshSoon = debounce(refresh, 50);
@@ -390,8 +391,17 @@ function directory(el, ctx) {
       b.tabIndex = name === tab ? 0 : -1;
     }
     table.el.setAttribute('aria-labelledby', `nodes-tab-${tab}`);
+    revealTab();
     writeUrl();
     refresh();
+  }
+  /** Scrolls the tab strip (narrow screens) so the selected tab is visible. */
+  function revealTab() {
+    const b = tabButtons.get(state.tab);
+    const left = b.offsetLeft - tabList.offsetLeft;
+    if (left < tabList.scrollLeft || left + b.offsetWidth > tabList.scrollLeft + tabList.clientWidth) {
+      tabList.scrollLeft = Math.max(0, left - 16);
+    }
   }
   const applySearch = debounce(() => { state.search = searchInput.value; writeUrl(); refresh(); }, 250);
   searchInput.addEventListener('input', applySearch);
