@@ -155,15 +155,19 @@ try {
     const scroller = page.locator('.ch-scroll');
     await scroller.evaluate((s) => { s.scrollTop = s.scrollHeight; });
     await page.locator('.ch-messages .msg').last().evaluate((li) => { li.dataset.probe = 'kept'; });
-    const before = await page.locator('.ch-messages .msg').count();
     const text = `${XSS} says ${MARKUP}`;
-    inject(liveMessage({
+    const live = liveMessage({
       id: 990001, raw: '1500', payload_type: 5,
       decoded: { type: 'CHAN', channelHash: 17, channelHashHex: '11', decryptionStatus: 'decrypted', channel: publicName, text: `Mallory: ${text}`, sender: 'Mallory', sender_timestamp: 1 },
-    }));
-    const last = page.locator('.ch-messages .msg').last();
-    await until('the live message', async () => (await last.innerText()).includes('Mallory'));
-    assert((await page.locator('.ch-messages .msg').count()) === before + 1, 'exactly one message added');
+    });
+    inject(live);
+    const last = page.locator(`.ch-messages .msg[data-key="${live.data.hash}"]`);
+    await last.waitFor({ timeout: TIMEOUT });
+    // A second observation of the same packet updates its counts, it is not a second message.
+    const second = { observer_name: 'Second Observer', observer_id: 'E2E0000000000000000000000000000000000000000000000000000000000008', observation_count: 2 };
+    inject({ ...live, data: { ...live.data, ...second, packet: { ...live.data.packet, ...second } } });
+    await until('the second observer counted', async () => (await last.locator('.msg-meta').innerText()).includes('2 observers'));
+    assert(await last.count() === 1, 'one message per packet');
     assert(await page.locator('.msg[data-probe="kept"]').count() === 1, 'earlier messages were not re-rendered');
     assert((await last.locator('.msg-text').innerText()) === text, `text shown literally: ${await last.locator('.msg-text').innerText()}`);
     assert(await page.locator('main img, main b').count() === 0, 'no element was created from message text');
@@ -185,13 +189,13 @@ try {
 
   await check('a message for another channel bumps its row, not the open chat', page, async () => {
     const enc = [...encrypted.keys()][0];
-    const before = await page.locator('.ch-messages .msg').count();
-    inject(liveMessage({
+    const other = liveMessage({
       id: 990003, raw: '1500', payload_type: 5,
       decoded: { type: 'GRP_TXT', mac: '0000', encryptedData: '00'.repeat(16), channelHash: parseInt(enc.slice(4), 16), channelHashHex: enc.slice(4), decryptionStatus: 'decryption_failed' },
-    }));
+    });
+    inject(other);
     await until('the unread badge', async () => page.locator(`.ch-row[data-id="${enc}"] .ch-unread:not([hidden])`).count());
-    assert((await page.locator('.ch-messages .msg').count()) === before, 'open chat unchanged');
+    assert(await page.locator(`.ch-messages .msg[data-key="${other.data.hash}"]`).count() === 0, 'not shown in the open chat');
   });
 
   await check('an encrypted channel opens by hash with its messages locked', page, async () => {
