@@ -38,6 +38,7 @@ const AREA_KEY = 'meshcore-area-filter';
 const DEFAULT_SORT = { key: 'last', dir: 'desc' };
 const phone = () => window.matchMedia('(max-width: 640px)').matches;
 
+const collator = new Intl.Collator(undefined, { sensitivity: 'base' });
 const STATUS_RANK = { active: 0, degraded: 1, silent: 2 };
 const SORTERS = {
   name: (n) => (n.name || '\uffff').toLowerCase(),
@@ -256,8 +257,8 @@ function directory(el, ctx) {
       const pin = (Number(b._claimed) - Number(a._claimed)) || (Number(b._fav) - Number(a._fav));
       if (pin) return pin;
       const x = get(a); const y = get(b);
-      const c = typeof x === 'string' ? x.localeCompare(y) : x - y;
-      return c * dir || a.public_key.localeCompare(b.public_key);
+      const c = typeof x === 'string' ? collator.compare(x, y) : x - y;
+      return c * dir || (a.public_key < b.public_key ? -1 : 1);
     });
     return { rows, counts };
   }
