@@ -281,6 +281,147 @@ try {
     const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
     assert(after !== 'dark' || bg === 'rgb(15, 20, 27)', `dark background: ${bg}`);
   });
+
+  // ---- path hops as node names ----
+  /** What a hop prefix names among the known relays (repeaters, rooms, unknown roles). */
+  const nodesBody = await (await fetch(`${BASE}/api/nodes?limit=2000`)).json();
+  const relayKeys = nodesBody.nodes.filter((n) => !n.role || ['repeater', 'room', 'room_server'].includes(String(n.role).toLowerCase()))
+    .map((n) => ({ key: n.public_key.toLowerCase(), name: n.name }));
+  const candidatesOf = (hex) => relayKeys.filter((n) => n.key.startsWith(hex.toLowerCase()));
+  const chipsOf = (p) => p.locator('.data-table tbody .hop[data-hop]').evaluateAll((els) => els.map((e) => ({
+    hex: e.dataset.hop, cls: e.className, key: e.dataset.key || '', n: Number(e.dataset.candidates || 0), text: e.textContent, title: e.title,
+  })));
+
+  await check('path hops show the node name when the prefix names one known relay', page, async () => {
+    await page.goto(`${BASE}/#/packets?timeWindow=0`);
+    await page.waitForSelector('.data-table tbody tr[data-key]', { timeout: TIMEOUT });
+    await until('named hops', async () => (await page.locator('.data-table tbody .hop-named').count()) > 0);
+    const chips = await chipsOf(page);
+    let named = 0;
+    let ambiguous = 0;
+    for (const c of chips) {
+      const cands = candidatesOf(c.hex);
+      if (c.cls.includes('hop-named')) {
+        named += 1;
+        assert(cands.length === 1 && cands[0].key === c.key, `${c.hex} named ${c.text} but candidates are ${cands.map((x) => x.name).join(', ')}`);
+        assert(c.text === (cands[0].name || `${cands[0].key.slice(0, 8)}…`), `${c.hex} shows ${c.text}, node is ${cands[0].name}`);
+        assert(c.title.includes(c.hex), `tooltip keeps the hex: ${c.title}`);
+      } else if (c.cls.includes('hop-ambiguous')) {
+        ambiguous += 1;
+        assert(cands.length > 1 && c.n === cands.length, `${c.hex} marked ambiguous with ${c.n}, relays with that prefix: ${cands.length}`);
+        assert(c.text.startsWith(c.hex) && c.text.includes(`⚠${cands.length}`), `ambiguous hop shows hex and marker: ${c.text}`);
+        const listed = cands.filter((x) => x.name && c.title.includes(x.name)).length;
+        assert(listed >= Math.min(cands.filter((x) => x.name).length, 12), `tooltip lists the candidates: ${c.title}`);
+      } else {
+        assert(cands.length === 0, `${c.hex} shown as bare hex but ${cands.length} relays match`);
+      }
+    }
+    assert(named > 0, 'at least one hop is named');
+    console.log(`#   hops checked: ${chips.length} (${named} named, ${ambiguous} ambiguous)`);
+    // The detail pane links a named hop to its node page.
+    const row = page.locator('.data-table tbody tr[data-key]', { has: page.locator('.hop-named') }).first();
+    await row.locator('td').nth(2).click();
+    const link = page.locator('.detail-pane .facts a.hop-named').first();
+    await link.waitFor({ timeout: TIMEOUT });
+    assert((await link.getAttribute('href')).startsWith('#/nodes/'), 'named hop links to the node');
+    await page.keyboard.press('Escape');
+    // Hex paths: raw prefixes everywhere, remembered.
+    await page.check('#hex-paths');
+    await until('no names', async () => (await page.locator('.data-table tbody .hop-named').count()) === 0);
+    assert(await page.evaluate(() => localStorage.getItem('meshcore-hex-paths')) === 'true', 'preference stored');
+    await page.uncheck('#hex-paths');
+    await until('names again', async () => (await page.locator('.data-table tbody .hop-named').count()) > 0);
+  });
+
+  await check('observer multi-select filters the list and round-trips through the URL', page, async () => {
+    const list = (await (await fetch(`${BASE}/api/observers`)).json()).observers.filter((o) => o.packet_count > 0);
+    const [a, b] = list;
+    await page.goto(`${BASE}/#/packets?timeWindow=0`);
+    await page.waitForSelector('.data-table tbody tr[data-key]', { timeout: TIMEOUT });
+    await page.click('.observer-menu > summary');
+    const request = page.waitForRequest((r) => r.url().includes('/api/packets?') && decodeURIComponent(r.url()).includes(`observer=${a.id},${b.id}`), { timeout: TIMEOUT })
+      .catch((e) => e);
+    await page.check(`.observer-menu input[value="${a.id}"]`);
+    await page.check(`.observer-menu input[value="${b.id}"]`);
+    assert(!((await request) instanceof Error), 'the list was fetched with both observers');
+    await until('both in the URL', async () => decodeURIComponent(await hashOf(page)).includes(`observer=${a.id},${b.id}`));
+    assert((await page.locator('.observer-menu > summary').innerText()).includes('Observers (2)'), 'summary counts the observers');
+    // Cold load restores the choice.
+    await page.goto(`${BASE}/#/packets?timeWindow=0&observer=${a.id},${b.id}`);
+    await page.waitForSelector('.data-table tbody tr[data-key]', { timeout: TIMEOUT });
+    await until('checkboxes restored', async () => (await page.locator('.observer-menu .observer-options input:checked').count()) === 2);
+    assert(!(await page.isChecked('.observer-menu .all-observers input')), '"All observers" unticked');
+    await page.click('.observer-menu > summary');
+    await page.check('.observer-menu .all-observers input');
+    await until('filter cleared', async () => !(await hashOf(page)).includes('observer='));
+    assert((await page.locator('.observer-menu > summary').innerText()).includes('All observers'), 'summary says all');
+    await page.keyboard.press('Escape');
+  });
+
+  await check('row context menu: right click, keyboard, copy hash, filter by type and observer', page, async () => {
+    await ctx.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: BASE });
+    await page.goto(`${BASE}/#/packets?timeWindow=0`);
+    const row = page.locator('.data-table tbody tr[data-key^="g:"]').nth(1);
+    await row.waitFor({ timeout: TIMEOUT });
+    const key = await row.getAttribute('data-key');
+    const hash = key.slice(2);
+    await row.locator('td').nth(3).click({ button: 'right' });
+    const menu = page.locator('.context-menu[role="menu"]');
+    await menu.waitFor({ timeout: TIMEOUT });
+    assert(await page.locator('.detail-pane').isHidden(), 'right click does not open the detail');
+    const items = await menu.locator('[role="menuitem"]').allInnerTexts();
+    for (const want of ['Copy hash', 'Copy raw hex', 'Open packet page']) assert(items.includes(want), `menu has ${want}: ${items.join(' | ')}`);
+    assert(items.some((t) => t.startsWith('Filter by observer')), 'menu filters by observer');
+    assert(await page.evaluate(() => document.activeElement?.getAttribute('role')) === 'menuitem', 'focus in the menu');
+    await page.keyboard.press('ArrowDown');
+    assert((await page.evaluate(() => document.activeElement?.textContent)) === items[1], 'ArrowDown moves to the next item');
+    await page.keyboard.press('Escape');
+    await until('menu closed', async () => (await menu.count()) === 0);
+    assert((await page.evaluate(() => document.activeElement?.dataset?.key)) === key, 'focus back on the row');
+    assert(await page.locator('.detail-pane').isHidden(), 'Escape closed only the menu');
+    // The keyboard's menu key on the focused row, then Copy hash.
+    await page.keyboard.press('ContextMenu');
+    await menu.waitFor({ timeout: TIMEOUT });
+    await page.keyboard.press('Enter');
+    await until('the hash on the clipboard', async () => (await page.evaluate(() => navigator.clipboard.readText())) === hash);
+    // Shift+F10 too, then "Only <type> packets".
+    await page.locator(`.data-table tbody tr[data-key="${key}"]`).focus();
+    await page.keyboard.press('Shift+F10');
+    await menu.waitFor({ timeout: TIMEOUT });
+    const typeItem = menu.locator('[data-action="filter-type"]');
+    const label = (await typeItem.innerText()).replace(/^Only | packets$/g, '');
+    await typeItem.click();
+    await until('type in the URL', async () => /[?&]type=\d+/.test(await hashOf(page)));
+    const types = await page.locator('.data-table tbody tr[data-key] .type-badge').allInnerTexts();
+    assert(types.length > 0 && types.every((t) => t === label), `only ${label}: ${[...new Set(types)].join(', ')}`);
+    // Filter by observer from the menu.
+    await page.locator('.data-table tbody tr[data-key]').first().locator('td').nth(3).click({ button: 'right' });
+    await menu.waitFor({ timeout: TIMEOUT });
+    await menu.locator('[data-action="filter-observer"]').click();
+    await until('observer in the URL', async () => /[?&]observer=[0-9A-Fa-f]{8,}/.test(await hashOf(page)));
+    assert((await page.locator('.observer-menu > summary').innerText()).startsWith('Observer: '), 'observer menu shows the choice');
+  });
+
+  await check('row context menu: a long press on a touch screen opens it without selecting', page, async () => {
+    await page.goto(`${BASE}/#/packets?timeWindow=0`);
+    const row = page.locator('.data-table tbody tr[data-key]').first();
+    await row.waitFor({ timeout: TIMEOUT });
+    const box = await row.locator('td').nth(3).boundingBox();
+    const x = box.x + box.width / 2;
+    const y = box.y + box.height / 2;
+    await row.locator('td').nth(3).evaluate((td, [px, py]) => {
+      td.dispatchEvent(new PointerEvent('pointerdown', { pointerType: 'touch', clientX: px, clientY: py, bubbles: true, isPrimary: true }));
+    }, [x, y]);
+    await page.waitForTimeout(750);
+    await row.locator('td').nth(3).evaluate((td, [px, py]) => {
+      td.dispatchEvent(new PointerEvent('pointerup', { pointerType: 'touch', clientX: px, clientY: py, bubbles: true, isPrimary: true }));
+      td.dispatchEvent(new MouseEvent('click', { clientX: px, clientY: py, bubbles: true }));
+    }, [x, y]);
+    await page.locator('.context-menu[role="menu"]').waitFor({ timeout: TIMEOUT });
+    assert(await page.locator('.detail-pane').isHidden(), 'the click ending the long press did not open the detail');
+    await page.mouse.click(5, 5);
+    await until('menu closed by a click outside', async () => (await page.locator('.context-menu').count()) === 0);
+  });
   await page.close();
 
   // ---- deep links on a cold load ----

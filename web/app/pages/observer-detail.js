@@ -121,6 +121,13 @@ export function observerDetail(el, ctx) {
   let seq = 0;
   let alive = true;
   const charts = new Map(); // id → { u, spec, host }
+  const resize = new ResizeObserver(debounce(() => {
+    for (const entry of charts.values()) {
+      if (!entry.u) continue;
+      const width = Math.max(200, entry.host.clientWidth);
+      if (Math.abs(width - entry.u.width) > 2) entry.u.setSize({ width, height: entry.u.height });
+    }
+  }, 120));
   const unsubs = [];
   const timers = [];
 
@@ -206,6 +213,8 @@ export function observerDetail(el, ctx) {
         h('figcaption', null, h('h2', { text: title }), noteEl), host);
       entry = { fig, host, noteEl, u: null, spec: null };
       charts.set(key, entry);
+      chartGrid.appendChild(fig);
+      resize.observe(host);
     }
     entry.noteEl.textContent = note || '';
     return entry;
@@ -364,7 +373,7 @@ export function observerDetail(el, ctx) {
       }
       entry.u?.destroy();
       replace(entry.host);
-      const width = Math.max(240, entry.host.clientWidth || chartGrid.clientWidth || 320);
+      const width = Math.max(200, entry.host.clientWidth || 320);
       entry.u = new uPlot(uplotOptions(uPlot, spec, width), data, entry.host);
     }
     const present = new Set(order);
@@ -375,14 +384,6 @@ export function observerDetail(el, ctx) {
     order.forEach((fig) => chartGrid.appendChild(fig));
   }
 
-  const resize = new ResizeObserver(debounce(() => {
-    for (const entry of charts.values()) {
-      if (!entry.u) continue;
-      const width = Math.max(240, entry.host.clientWidth);
-      if (Math.abs(width - entry.u.width) > 2) entry.u.setSize({ width, height: entry.u.height });
-    }
-  }, 120));
-  resize.observe(chartGrid);
 
   // ---- packet types and recent packets ----
   function renderTypes() {
