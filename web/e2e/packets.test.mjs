@@ -334,11 +334,12 @@ try {
   });
 
   await check('observer multi-select filters the list and round-trips through the URL', page, async () => {
-    const list = (await (await fetch(`${BASE}/api/observers`)).json()).observers.filter((o) => o.packet_count > 0);
-    const [a, b] = list;
     await page.goto(`${BASE}/#/packets?timeWindow=0`);
     await page.waitForSelector('.data-table tbody tr[data-key]', { timeout: TIMEOUT });
     await page.click('.observer-menu > summary');
+    // Two observers the menu offers (the API's list, plus observers first heard live).
+    await until('observers in the menu', async () => (await page.locator('.observer-menu .observer-options input').count()) >= 2);
+    const [a, b] = (await page.locator('.observer-menu .observer-options input').evaluateAll((els) => els.map((e) => e.value))).map((id) => ({ id }));
     const request = page.waitForRequest((r) => r.url().includes('/api/packets?') && decodeURIComponent(r.url()).includes(`observer=${a.id},${b.id}`), { timeout: TIMEOUT })
       .catch((e) => e);
     await page.check(`.observer-menu input[value="${a.id}"]`);

@@ -587,6 +587,8 @@ function packetsView(el, ctx) {
     syncObserverSummary();
   }
 
+  const refillObservers = debounce(() => fillObserverMenu(), 1000);
+
   function syncObserverSummary() {
     const ids = state.observer ? state.observer.split(',') : [];
     observerAll.checked = ids.length === 0;
@@ -837,6 +839,11 @@ function packetsView(el, ctx) {
     if (message.type === 'lagged') { reloadAfterLag(); return; }
     if (message.type !== 'packet') return;
     const d = message.data?.packet || message.data;
+    // An observer first heard live joins the observers menu.
+    if (d && typeof d.observer_id === 'string' && observers.size && !observers.has(d.observer_id)) {
+      observers.set(d.observer_id, { id: d.observer_id, name: d.observer_name || null, iata: null });
+      refillObservers();
+    }
     if (!liveAccepts(d)) return;
     if (state.paused) {
       if (paused.length < MAX_PAUSED) paused.push(d);
