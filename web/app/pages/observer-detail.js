@@ -189,7 +189,7 @@ export function observerDetail(el, ctx) {
       card('Last packet', when(o.last_packet_at)),
       card('Packet health', h('span.health', { class: `lvl-${health.level}`, title: health.title, text: health.text })),
       card('Packets', num(o.packet_count), 'Total packets received'),
-      card('Last hour', `${num(o.packetsLastHour)} pkts`),
+      card('Last hour', `${num(o.packetsLastHour)} packet${Number(o.packetsLastHour) === 1 ? '' : 's'}`),
       card('First seen', when(o.first_seen)),
       card('Region', o.iata ? String(o.iata) : '—'),
       card('Model', o.model),
@@ -239,12 +239,12 @@ export function observerDetail(el, ctx) {
         specs.push({ key: 'rate', title: 'Packets per hour', note: `Last ${rangeLabel}, ${hours === 1 ? 'per hour' : `averaged over ${per}`}`,
           x: placed.x, bucket, bars: true, series: [{ label: 'Packets/h', values: placed.counts.map((c) => c / hours), color: accent, digits: hours === 1 ? 0 : 1 }] });
         specs.push({ key: 'nodes', title: 'Distinct nodes heard', note: `Nodes named by the packets heard, ${per}`,
-          x: placed.x, series: [{ label: 'Nodes', values: placed.nodes, color: ok }] });
+          x: placed.x, integer: true, series: [{ label: 'Nodes', values: placed.nodes, color: ok }] });
       } else {
         const labels = merged.map((t) => t.label);
         specs.push({ key: 'rate', title: 'Packets per hour', note: `Last ${rangeLabel}, ${per} (UTC)`, labels,
           x: labels.map((_, i) => i), bars: true, series: [{ label: 'Packets/h', values: merged.map((t) => (Number(t.count) || 0) / hours), color: accent, digits: 1 }] });
-        specs.push({ key: 'nodes', title: 'Distinct nodes heard', note: `${per} (UTC)`, labels,
+        specs.push({ key: 'nodes', title: 'Distinct nodes heard', note: `${per} (UTC)`, labels, integer: true,
           x: labels.map((_, i) => i), series: [{ label: 'Nodes', values: merged.map((t) => Number(t.nodes) || 0), color: ok }] });
       }
       const snr = Array.isArray(analytics.snrDistribution) ? analytics.snrDistribution : [];
@@ -252,7 +252,7 @@ export function observerDetail(el, ctx) {
       // The axis shows each bucket's lower edge; the legend the whole range.
       const ticks = snr.map((s) => String(s.range).split(' to ')[0]);
       specs.push({ key: 'snr', title: 'SNR distribution', note: `Packets heard per 2 dB of SNR (axis: lower edge, dB), last ${rangeLabel}`, labels, ticks,
-        x: labels.map((_, i) => i), bars: true, xLabel: 'SNR', series: [{ label: 'Packets', values: snr.map((s) => Number(s.count) || 0), color: warn }] });
+        x: labels.map((_, i) => i), bars: true, integer: true, xLabel: 'SNR', series: [{ label: 'Packets', values: snr.map((s) => Number(s.count) || 0), color: warn }] });
     }
     if (metrics) {
       const rows = Array.isArray(metrics.metrics) ? metrics.metrics : [];
@@ -313,13 +313,15 @@ export function observerDetail(el, ctx) {
         },
       },
       axes: [axisX, { stroke: muted, font, size: 56, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 },
+        // Counts get whole-number ticks.
+        incrs: spec.integer ? [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 2500, 5000, 10_000, 20_000, 50_000, 100_000, 1e6] : undefined,
         values: (u, splits) => splits.map((v) => `${compact(v)}${spec.unit && spec.unit !== ' mV' && spec.unit !== ' dBm' ? spec.unit : ''}`) }],
       series: [
         categorical ? { label: spec.xLabel || 'Bucket', value: (u, v) => (v === null || v === undefined ? '—' : spec.labels[v] ?? '') } : { label: 'Time' },
         ...spec.series.map((s) => ({
           label: s.label,
           stroke: s.color,
-          width: stacked ? 1 : 2,
+          width: stacked ? 0 : 2,
           // A fill runs towards zero: none for negative series (dBm), where it would cover the top.
           fill: spec.key === 'noise' ? undefined : alpha(s.color, stacked ? 0.6 : 0.12),
           paths: stacked ? uPlot.paths.bars({ size: [0.78, 48] }) : undefined,

@@ -82,6 +82,7 @@ export function statusBadge(status, thresholds, compact = false) {
 
 /** "24d 3h", "5h 12m", "12m". */
 export function formatUptime(secs) {
+  if (secs === null || secs === undefined || secs === '') return '—';
   const s = Number(secs);
   if (!Number.isFinite(s) || s < 0) return '—';
   const d = Math.floor(s / 86400);
@@ -198,16 +199,16 @@ function observersList(el, ctx) {
   const text = (v) => (v === null || v === undefined || v === '' ? '—' : String(v));
   const numOrNull = (v) => (v === null || v === undefined || v === '' || !Number.isFinite(Number(v)) ? null : Number(v));
   const columns = [
-    { key: 'status', label: 'Status', width: phone ? 48 : 96, sortable: true, defaultDir: 'asc',
+    { key: 'status', label: 'Status', width: phone ? 62 : 96, sortable: true, defaultDir: 'asc',
       sortValue: (o) => STATUS[o._status].rank * 1e15 - (Number.isFinite(lastHeard(o)) ? lastHeard(o) : 0) / 1e3,
       render: (o) => statusBadge(o._status, thresholds, true) },
-    { key: 'name', label: 'Name', width: phone ? 176 : 250, sortable: true, defaultDir: 'asc',
+    { key: 'name', label: 'Name', width: phone ? 156 : 250, sortable: true, defaultDir: 'asc',
       sortValue: (o) => String(o.name || o.id).toLowerCase(),
       render: (o) => h('span.name-cell', null,
         h('a.obs-link.ellipsis', { href: `#/observers/${encodeURIComponent(o.id)}`, title: o.id, text: o.name || `${o.id.slice(0, 12)}…` }),
         naiveChip(o), roleBadge(o)) },
     { key: 'region', label: 'Region', width: 74, sortable: true, defaultDir: 'asc', sortValue: (o) => (o.iata ? String(o.iata) : null), render: (o) => iataBadge(o.iata) },
-    { key: 'seen', label: 'Last seen', width: phone ? 82 : 96, sortable: true, title: 'Last status message or packet',
+    { key: 'seen', label: 'Last seen', width: phone ? 80 : 96, sortable: true, title: 'Last status message or packet',
       sortValue: (o) => lastHeard(o), render: (o) => h('span', { title: absolute(lastHeard(o)), text: ago(lastHeard(o)) }) },
     { key: 'packet', label: 'Last packet', width: 100, sortable: true, sortValue: (o) => toMillis(o.last_packet_at),
       render: (o) => h('span', { title: absolute(o.last_packet_at), text: ago(o.last_packet_at) }) },
@@ -217,7 +218,7 @@ function observersList(el, ctx) {
       render: (o) => { const p = packetHealth(o); return h('span.health', { class: `lvl-${p.level}`, title: p.title, text: p.text }); } },
     { key: 'packets', label: 'Packets', width: 86, sortable: true, className: 'num', title: 'Total packets received',
       sortValue: (o) => Number(o.packet_count) || 0, render: (o) => num(o.packet_count) },
-    { key: 'rate', label: 'Pkts/h', width: phone ? 76 : 120, sortable: true, title: 'Packets in the last hour',
+    { key: 'rate', label: 'Pkts/h', width: phone ? 68 : 120, sortable: true, title: 'Packets in the last hour',
       sortValue: (o) => Number(o.packetsLastHour) || 0, render: (o) => rateBar(o) },
     { key: 'uptime', label: 'Uptime', width: 86, sortable: true, sortValue: (o) => numOrNull(o.uptime_secs), render: (o) => formatUptime(o.uptime_secs) },
     { key: 'battery', label: 'Battery', width: 84, sortable: true, className: 'num', sortValue: (o) => numOrNull(o.battery_mv), render: (o) => num(o.battery_mv, ' mV') },
