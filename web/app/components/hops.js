@@ -170,7 +170,7 @@ export function hopChip(hop, { resolvedKey = null, link = false } = {}) {
       'data-hop': hex,
       'data-candidates': String(n),
       tabindex: link ? '0' : null,
-      'aria-label': `${hex}: ambiguous, ${n} possible nodes`,
+      'aria-label': `${hex}: ambiguous, ${n} possible nodes: ${r.candidates.slice(0, TOOLTIP_CANDIDATES).map(label).join(', ')}${n > TOOLTIP_CANDIDATES ? ', …' : ''}`,
       title: `${hex}: ${n} known repeaters/rooms share this prefix, so the hop is not named:\n${candidateLines(r.candidates)}`,
     }, hex, h('span.hop-warn', { 'aria-hidden': 'true', text: `⚠${n}` }));
   }
