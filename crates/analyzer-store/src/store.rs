@@ -111,9 +111,15 @@ pub struct PacketQuery {
     /// Observer keys (`observations.observer_idx`); matches when any observation is from
     /// one of them. The HTTP layer maps observer ids to keys with the observers table.
     pub observers: Vec<i64>,
-    /// A node public key (any case): matches ADVERTs it sent and packets whose path holds
-    /// a hop that is a prefix of it.
+    /// A node public key (any case): matches ADVERTs it sent, ANON_REQs it sent (their
+    /// payload carries the sender's key) and packets whose path holds a hop that is a
+    /// prefix of it.
     pub node: Option<String>,
+    /// With `node`: the first byte of its key, when the caller knows that no other node's
+    /// key starts with it. Peer-to-peer payloads (REQ, RESPONSE, TXT_MSG, PATH) and
+    /// ANON_REQ name their destination (and source) only by that byte, so they match the
+    /// node only then.
+    pub node_peer_hash: Option<u8>,
     /// `transmissions.channel_hash` (channel name or `enc_XX`).
     pub channel: Option<String>,
     /// Only packets first seen strictly after this time.
@@ -710,6 +716,11 @@ struct StoreData {
     /// Indexed by global observer id.
     by_observer: Vec<Vec<u32>>,
     by_node: HashMap<u32, Vec<u32>>,
+    /// ANON_REQ senders (their key, interned in `strings`) → slots.
+    by_sender: HashMap<u32, Vec<u32>>,
+    /// One-byte destination and source hashes of peer-to-peer payloads and ANON_REQs →
+    /// slots (256 lists once anything is indexed).
+    by_peer: Vec<Vec<u32>>,
     by_hop: HashMap<u32, Vec<u32>>,
     by_channel: HashMap<u32, Vec<u32>>,
     by_type: [Vec<u32>; TYPE_BUCKETS],
@@ -759,6 +770,10 @@ impl StoreData {
             + vecs(self.by_observer.iter())
             + self.by_node.allocation_size()
             + vecs(self.by_node.values())
+            + self.by_sender.allocation_size()
+            + vecs(self.by_sender.values())
+            + self.by_peer.capacity() * size_of::<Vec<u32>>()
+            + vecs(self.by_peer.iter())
             + self.by_hop.allocation_size()
             + vecs(self.by_hop.values())
             + self.by_channel.allocation_size()
@@ -911,6 +926,7 @@ impl StoreData {
         if tx.channel != NONE {
             self.by_channel.entry(tx.channel).or_default().push(slot);
         }
+        self.index_parties(slot, &tx.raw);
         for &o in observers {
             if let Some(list) = self.by_observer.get_mut(o as usize) {
                 list.push(slot);
@@ -923,6 +939,27 @@ impl StoreData {
         self.n_obs += tx.obs.len();
         self.slots[slot as usize] = Some(tx);
         slot
+    }
+
+    /// Indexes who a payload names: the one-byte peer hashes and an ANON_REQ's sender.
+    fn index_parties(&mut self, slot: u32, raw: &[u8]) {
+        let parties = meshcore_wire::payload_parties(raw);
+        for hash in [
+            parties.dest_hash,
+            parties.src_hash.filter(|&s| Some(s) != parties.dest_hash),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if self.by_peer.len() < 256 {
+                self.by_peer.resize_with(256, Vec::new);
+            }
+            self.by_peer[usize::from(hash)].push(slot);
+        }
+        if let Some(key) = parties.sender_key {
+            let id = self.strings.intern(&hex_lower(&key));
+            self.by_sender.entry(id).or_default().push(slot);
+        }
     }
 
     /// Adds the observations of `incoming` that `slot` lacks.
@@ -1008,7 +1045,15 @@ impl StoreData {
         for list in &mut self.by_type {
             prune(list, keep);
         }
-        for map in [&mut self.by_node, &mut self.by_hop, &mut self.by_channel] {
+        for list in &mut self.by_peer {
+            prune(list, keep);
+        }
+        for map in [
+            &mut self.by_node,
+            &mut self.by_sender,
+            &mut self.by_hop,
+            &mut self.by_channel,
+        ] {
             map.retain(|_, list| {
                 prune(list, keep);
                 !list.is_empty()
@@ -1038,7 +1083,14 @@ impl StoreData {
 
     fn node_lists(&self, node: &NodeFilter) -> Vec<&[u32]> {
         let mut lists = Vec::new();
-        if let Some(l) = node.pubkey.and_then(|k| self.by_node.get(&k)) {
+        if let Some(k) = node.pubkey {
+            for index in [&self.by_node, &self.by_sender] {
+                if let Some(l) = index.get(&k) {
+                    lists.push(l.as_slice());
+                }
+            }
+        }
+        if let Some(l) = node.peer.and_then(|b| self.by_peer.get(usize::from(b))) {
             lists.push(l.as_slice());
         }
         for hop in &node.hops {
@@ -1129,6 +1181,26 @@ struct NodeFilter {
     pubkey: Option<u32>,
     /// Interned hop strings that are prefixes of the node key.
     hops: Vec<u32>,
+    /// [`PacketQuery::node_peer_hash`].
+    peer: Option<u8>,
+}
+
+impl NodeFilter {
+    /// True when `tx`'s payload names the node: an ANON_REQ with its key as sender, or a
+    /// peer hash equal to its unique first byte.
+    fn names_party(&self, data: &StoreData, tx: &Tx) -> bool {
+        if self.pubkey.is_none() && self.peer.is_none() {
+            return false;
+        }
+        let parties = meshcore_wire::payload_parties(&tx.raw);
+        self.peer
+            .is_some_and(|b| parties.dest_hash == Some(b) || parties.src_hash == Some(b))
+            || self.pubkey.is_some_and(|k| {
+                parties
+                    .sender_key
+                    .is_some_and(|key| data.strings.get(&hex_lower(&key)) == Some(k))
+            })
+    }
 }
 
 impl Filter {
@@ -1155,10 +1227,11 @@ impl Filter {
                     .filter_map(|n| key.get(..2 * n).and_then(|p| data.strings.get(p)))
                     .collect();
                 let pubkey = data.strings.get(&key);
-                if pubkey.is_none() && hops.is_empty() {
+                let peer = q.node_peer_hash;
+                if pubkey.is_none() && hops.is_empty() && peer.is_none() {
                     return None;
                 }
-                Some(NodeFilter { pubkey, hops })
+                Some(NodeFilter { pubkey, hops, peer })
             }
         };
         let channel = match q.channel.as_deref() {
@@ -1190,6 +1263,7 @@ impl Filter {
                 .is_none_or(|obs| tx.obs.iter().any(|o| obs.contains(&o.observer)))
             && self.node.as_ref().is_none_or(|n| {
                 n.pubkey.is_some_and(|k| tx.from_pubkey == k)
+                    || n.names_party(data, tx)
                     || tx
                         .obs
                         .iter()
@@ -1270,6 +1344,17 @@ fn parse_hops(path_json: &str) -> impl Iterator<Item = String> + '_ {
         .step_by(2)
         .filter(|h| !h.is_empty() && h.len() <= 64 && h.bytes().all(|c| c.is_ascii_hexdigit()))
         .map(str::to_ascii_lowercase)
+}
+
+/// Lower-case hex of `bytes`.
+fn hex_lower(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+    out
 }
 
 #[cfg(test)]

@@ -606,6 +606,88 @@ fn write(n: u64, observation: i64, new: bool, observer: i64) -> PacketWrite {
     }
 }
 
+/// A FLOOD TXT_MSG from the node whose key starts with `src` to the one starting `dest`.
+fn direct_message(n: u64, dest: u8, src: u8, at: i64) -> PacketObservation {
+    let mut p = packet(n, "x", "[]", at);
+    p.raw_hex = format!("0900{dest:02X}{src:02X}EEEE{n:016X}");
+    p.payload_type = 2;
+    p.channel_hash = None;
+    p.decoded_json =
+        format!(r#"{{"type":"TXT_MSG","destHash":"{dest:02x}","srcHash":"{src:02x}"}}"#);
+    p
+}
+
+#[test]
+fn node_filter_finds_direct_messages_by_unique_first_byte_and_anon_requests_by_sender_key() {
+    let store = Store::new();
+    let alice = format!("a1{}", "0".repeat(62));
+    let bob_byte = 0xb2u8;
+    // 1: alice → bob; 2: bob → someone else; 3: an ANON_REQ from alice's key to bob;
+    // 4: a channel message (names nobody).
+    let mut anon = packet(3, "x", "[]", NOW + 3);
+    anon.raw_hex = format!("1D00B2{}EEEE{}", alice.to_uppercase(), "00".repeat(16));
+    anon.payload_type = 7;
+    anon.channel_hash = None;
+    let packets = [
+        direct_message(1, bob_byte, 0xa1, NOW + 1),
+        direct_message(2, 0x33, bob_byte, NOW + 2),
+        anon,
+        packet(4, "x", "[]", NOW + 4),
+    ];
+    for (i, p) in packets.iter().enumerate() {
+        assert!(store.append(p, &write(i as u64 + 1, i as i64 + 1, true, 0)));
+    }
+    let ids = |node: &str, peer: Option<u8>| -> Vec<i64> {
+        match store.packets(&PacketQuery {
+            limit: 10,
+            node: Some(node.to_owned()),
+            node_peer_hash: peer,
+            ..PacketQuery::default()
+        }) {
+            PacketsAnswer::Page(p) => p.packets.iter().map(|p| p.id).collect(),
+            other => panic!("{other:?}"),
+        }
+    };
+    let bob = format!("b2{}", "f".repeat(62));
+    assert_eq!(
+        ids(&bob, Some(bob_byte)),
+        vec![3, 2, 1],
+        "sent, received, anon-addressed"
+    );
+    assert!(
+        ids(&bob, None).is_empty(),
+        "an ambiguous first byte attributes nothing"
+    );
+    assert_eq!(
+        ids(&alice, None),
+        vec![3],
+        "the ANON_REQ carries alice's whole key"
+    );
+    assert_eq!(ids(&alice, Some(0xa1)), vec![3, 1]);
+    // The same answers through the linear scan (a second criterion defeats the index).
+    let scanned = match store.packets(&PacketQuery {
+        limit: 10,
+        node: Some(bob.clone()),
+        node_peer_hash: Some(bob_byte),
+        since: Some(NOW + 1),
+        ..PacketQuery::default()
+    }) {
+        PacketsAnswer::Page(p) => p.packets.iter().map(|p| p.id).collect::<Vec<_>>(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(scanned, vec![3, 2]);
+    // Eviction takes them out of the new indexes too.
+    store.evict(
+        NOW + 10_000,
+        &EvictionPolicy {
+            retention_secs: Some(1),
+            max_bytes: None,
+        },
+    );
+    assert!(ids(&bob, Some(bob_byte)).is_empty());
+    assert!(ids(&alice, None).is_empty());
+}
+
 #[test]
 fn queries_filter_page_and_order_like_the_api() {
     let store = Store::new();

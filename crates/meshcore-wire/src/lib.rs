@@ -24,8 +24,8 @@ pub use channel::BUNDLED_HASHTAGS;
 pub use hash::{PacketHash, PacketHashOrFallback, packet_hash, packet_hash_hex};
 pub use header::{MAX_PACKET_PAYLOAD, MAX_PATH_SIZE, PathLen, PayloadType, RouteType, header_byte};
 pub use packet::{
-    Anomaly, ChannelKeyError, DecodeError, Decoder, DecoderBuilder, Header, Packet, Path,
-    TransportCodes,
+    Anomaly, ChannelKeyError, DecodeError, Decoder, DecoderBuilder, Header, Packet, Parties, Path,
+    TransportCodes, payload_parties,
 };
 pub use payload::{
     Ack, Advert, AnonReq, ChannelData, ChannelStatus, ChannelText, Control, ControlDetail,

@@ -455,6 +455,47 @@ fn peer(
     }
 }
 
+/// The parties a frame's payload names, read without decoding it: the one-byte
+/// destination and source hashes of the peer-to-peer payloads (REQ, RESPONSE, TXT_MSG,
+/// PATH), and the destination hash and the sender's public key of an ANON_REQ. Empty for
+/// other payload types and for frames the decoder would reject or call too short.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Parties {
+    /// First byte of the destination's public key.
+    pub dest_hash: Option<u8>,
+    /// First byte of the sender's public key (peer-to-peer payloads).
+    pub src_hash: Option<u8>,
+    /// The sender's public key (ANON_REQ).
+    pub sender_key: Option<[u8; 32]>,
+}
+
+/// See [`Parties`].
+pub fn payload_parties(frame: &[u8]) -> Parties {
+    let Ok(layout) = check_frame(frame) else {
+        return Parties::default();
+    };
+    let data = &frame[layout.payload_start..];
+    // The minimum lengths of `payload::parse_peer` and `payload::parse_anon_req`, read
+    // in place (those copy the ciphertext out).
+    match Header::from_byte(frame[0]).payload_type {
+        PayloadType::Req | PayloadType::Response | PayloadType::TxtMsg | PayloadType::Path
+            if data.len() >= 4 =>
+        {
+            Parties {
+                dest_hash: Some(data[0]),
+                src_hash: Some(data[1]),
+                sender_key: None,
+            }
+        }
+        PayloadType::AnonReq if data.len() >= 35 => Parties {
+            dest_hash: Some(data[0]),
+            src_hash: None,
+            sender_key: data[1..33].try_into().ok(),
+        },
+        _ => Parties::default(),
+    }
+}
+
 /// Offsets of a frame that passed the frame-level checks.
 struct Layout {
     transport: Option<[u8; 4]>,
@@ -617,6 +658,40 @@ impl DecoderBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn payload_parties_read_peer_hashes_and_the_anon_sender_key() {
+        // FLOOD TXT_MSG, one 1-byte hop AB: dest 12, src 34, MAC, 16 ciphertext bytes.
+        let mut dm = vec![0x09, 0x01, 0xAB, 0x12, 0x34, 0xEE, 0xEE];
+        dm.extend([0u8; 16]);
+        assert_eq!(
+            payload_parties(&dm),
+            Parties {
+                dest_hash: Some(0x12),
+                src_hash: Some(0x34),
+                sender_key: None
+            }
+        );
+        // FLOOD ANON_REQ, no path: dest 56, the sender's key, MAC, ciphertext.
+        let mut anon = vec![0x1D, 0x00, 0x56];
+        anon.extend([0x77u8; 32]);
+        anon.extend([0xEE, 0xEE]);
+        anon.extend([0u8; 16]);
+        assert_eq!(
+            payload_parties(&anon),
+            Parties {
+                dest_hash: Some(0x56),
+                src_hash: None,
+                sender_key: Some([0x77; 32])
+            }
+        );
+        // Too short for its type, a path running past the end, and a GRP_TXT: nobody.
+        assert_eq!(payload_parties(&dm[..6]), Parties::default());
+        assert_eq!(payload_parties(&[0x09, 0x05, 0xAB]), Parties::default());
+        let mut grp = vec![0x15, 0x00, 0x11, 0xEE, 0xEE];
+        grp.extend([0u8; 16]);
+        assert_eq!(payload_parties(&grp), Parties::default());
+    }
 
     #[test]
     fn transport_scope_matches_the_ottawa_capture() {

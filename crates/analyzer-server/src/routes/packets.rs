@@ -183,6 +183,11 @@ async fn list_request(state: &AppState, p: &Params) -> Result<ListRequest, ApiEr
         Some(key) => Some(area_nodes(state, key).await?),
         None => None,
     };
+    let node = param(p, "node").map(str::to_ascii_lowercase);
+    let node_peer_hash = match &node {
+        Some(key) => unique_first_byte(&*state.nodes().await?, key),
+        None => None,
+    };
     Ok(ListRequest {
         query: PacketListQuery {
             base: PacketQuery {
@@ -193,7 +198,8 @@ async fn list_request(state: &AppState, p: &Params) -> Result<ListRequest, ApiEr
                 route_type,
                 hash,
                 observers: observer_keys,
-                node: param(p, "node").map(str::to_ascii_lowercase),
+                node,
+                node_peer_hash,
                 channel: param(p, "channel").map(str::to_owned),
                 since,
                 until,
@@ -206,6 +212,22 @@ async fn list_request(state: &AppState, p: &Params) -> Result<ListRequest, ApiEr
         expand,
         nodes,
     })
+}
+
+/// The first byte of a known node's key when no other known node's key starts with it:
+/// then a peer-to-peer payload naming that byte as its source or destination is this
+/// node's (DMs carry no more of the keys than that byte).
+fn unique_first_byte(nodes: &NodeDir, key: &str) -> Option<u8> {
+    if key.len() != 64 || nodes.get(key).is_none() {
+        return None;
+    }
+    let prefix = key.get(..2)?;
+    let mut owners = nodes.with_prefix(prefix);
+    owners.next()?;
+    if owners.next().is_some() {
+        return None;
+    }
+    u8::from_str_radix(prefix, 16).ok()
 }
 
 /// Transmissions, newest first by default; grouped by hash with `groupByHash=true`; the
@@ -247,8 +269,14 @@ async fn list_packets(
     }
     let observers = state.observers().await?;
     if let Some(nodes) = req.nodes {
+        let directory = state.nodes().await?;
+        let peer_hashes = nodes
+            .iter()
+            .filter_map(|key| unique_first_byte(&directory, &key.to_ascii_lowercase()))
+            .collect();
         let q = NodesQuery {
             nodes,
+            peer_hashes,
             since: req.query.base.since,
             until: req.query.base.until,
             order: req.query.base.order,

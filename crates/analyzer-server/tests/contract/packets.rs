@@ -987,3 +987,44 @@ async fn undecodable_query_strings_and_paths_are_json_400s() {
         assert!(a.json["error"].is_string(), "{uri}: {}", a.text);
     }
 }
+
+#[tokio::test]
+async fn list_node_includes_direct_messages_only_when_its_first_byte_is_unique() {
+    let app = app();
+    let nodes = get(&app, "/api/nodes?limit=1000").await;
+    let keys: Vec<String> = nodes.json["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .filter_map(|n| n["public_key"].as_str().map(str::to_owned))
+        .collect();
+    let owners = |byte: &str| keys.iter().filter(|k| k.starts_with(byte)).count();
+    let dms = get(&app, "/api/packets?type=2&limit=10000").await;
+    let mut unique_checked = 0;
+    for dm in packets(&dms) {
+        let decoded: Value = serde_json::from_str(dm["decoded_json"].as_str().unwrap()).unwrap();
+        let Some(src) = decoded["srcHash"].as_str() else {
+            continue;
+        };
+        let Some(sender) = keys.iter().find(|k| k.starts_with(src)) else {
+            continue;
+        };
+        let id = dm["id"].as_i64().unwrap();
+        let listed = ids(&get(&app, &format!("/api/packets?node={sender}&limit=10000")).await);
+        let multi = ids(&get(&app, &format!("/api/packets?nodes={sender}&limit=10000")).await);
+        if owners(src) == 1 {
+            assert!(listed.contains(&id), "DM {id} from {src} is {sender}'s");
+            assert!(multi.contains(&id), "and in the multi-node list");
+            unique_checked += 1;
+        } else {
+            assert!(
+                !listed.contains(&id),
+                "{src} is shared: DM {id} is nobody's"
+            );
+        }
+    }
+    assert!(
+        unique_checked > 0,
+        "the fixture has DMs from nodes with a unique first byte"
+    );
+}

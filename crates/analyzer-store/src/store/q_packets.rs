@@ -57,9 +57,12 @@ pub enum GroupedAnswer {
 /// The multi-node list (`/api/packets?nodes=`): packets of any of several nodes.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct NodesQuery {
-    /// Node public keys (any case). A key matches ADVERTs it sent and packets whose path
-    /// holds a hop that is a prefix of it.
+    /// Node public keys (any case). A key matches what [`PacketQuery::node`] matches.
     pub nodes: Vec<String>,
+    /// First key bytes that name only one known node ([`PacketQuery::node_peer_hash`]):
+    /// a listed node whose first byte is here also matches the peer-to-peer payloads
+    /// that name that byte.
+    pub peer_hashes: Vec<u8>,
     /// Only packets first seen at or after this time.
     pub since: Option<UnixSecs>,
     /// Only packets first seen at or before this time.
@@ -278,8 +281,10 @@ impl StoreData {
             .nodes
             .iter()
             .filter_map(|key| {
+                let first = key.get(..2).and_then(|b| u8::from_str_radix(b, 16).ok());
                 let one = PacketQuery {
                     node: Some(key.clone()),
+                    node_peer_hash: first.filter(|b| q.peer_hashes.contains(b)),
                     ..PacketQuery::default()
                 };
                 Filter::new(self, &one)
