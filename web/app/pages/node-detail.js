@@ -14,6 +14,7 @@ import * as router from '../router.js';
 import { ago, absolute, toMillis } from '../time.js';
 import { parseJson, summary, typeName, hopsOf } from '../packet-format.js';
 import { typeBadge, iataBadge, pathChips, copyText } from '../components/ui.js';
+import { nodeMiniMap } from '../components/map.js';
 import {
   favButton, isClaimed, setClaimed, thresholds, nodeStatus, statusExplanation, statusBadge,
   roleBadge, roleLabel, hashPrefix, hasPosition, fmtNum, contactQr, contactUrl, isInfra, lastHeardMs,
@@ -361,6 +362,8 @@ export function renderNode(el, pk, { compact = false, onClose, onLoaded } = {}) 
     }
 
     document.title = `${node.name || key.slice(0, 8)} · Nodes · MeshCore Analyzer`;
+    const miniMap = nodeMiniMap(node, health?.observers);
+    if (miniMap) { position.appendChild(miniMap.el); cleanups.push(() => miniMap.destroy()); }
     const chartHolder = h('div.chart-holder', { 'aria-label': 'Packets per hour over the last 24 hours', role: 'img' }, h('p.muted', { text: 'Loading…' }));
     const pathsHolder = h('div', { 'aria-busy': 'true' }, h('p.muted', { text: 'Loading…' }));
     replace(body,

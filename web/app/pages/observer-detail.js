@@ -14,6 +14,7 @@ import { onTheme } from '../theme.js';
 import { iataBadge, typeBadge, copyText } from '../components/ui.js';
 import { typeName, isTransport, hopsOf, parseJson, summary } from '../packet-format.js';
 import { hopChips } from '../components/hops.js';
+import { observerMiniMap } from '../components/map.js';
 import {
   observerThresholds, statusOf, statusBadge, formatUptime, formatRadio, shortFirmware, num, skewInfo,
   naiveChip, roleBadge, packetHealth, lastHeard,
@@ -142,7 +143,10 @@ export function observerDetail(el, ctx) {
   const typesBox = h('section.od-section.od-types', { 'aria-labelledby': 'od-types-h' });
   const recentBox = h('section.od-section.od-recent', { 'aria-labelledby': 'od-recent-h' });
   const status = h('div.od-status', { role: 'status' });
-  const body = h('div.od-body', { 'aria-busy': 'true' }, cards,
+  // A map of the observer's position when a node with its key advertises one (list entry).
+  const mapHolder = h('div.od-map-holder');
+  let miniMap = null;
+  const body = h('div.od-body', { 'aria-busy': 'true' }, cards, mapHolder,
     h('div.od-range', null, h('label', { for: 'od-range' }, 'Range'), rangeSelect),
     chartGrid, typesBox, recentBox);
   rangeSelect.id = 'od-range';
@@ -461,6 +465,10 @@ export function observerDetail(el, ctx) {
         if (mine !== seq || !alive) return;
         renderHead();
         renderCards();
+        if (!miniMap) {
+          miniMap = observerMiniMap(listEntry, observer.name);
+          if (miniMap) mapHolder.appendChild(miniMap.el);
+        }
       }
       await loadAnalytics();
       if (mine !== seq || !alive) return;
@@ -520,5 +528,6 @@ export function observerDetail(el, ctx) {
     resize.disconnect();
     for (const entry of charts.values()) entry.u?.destroy();
     charts.clear();
+    miniMap?.destroy();
   };
 }
