@@ -266,8 +266,6 @@ function addMarker(L, map, m) {
     marker = L.marker([m.lat, m.lon], {
       icon: L.divIcon({ className: 'map-observer-icon', html: h('span.map-observer-shape'), iconSize: [14, 14], iconAnchor: [7, 7] }),
       keyboard: true,
-      title: '',
-      alt: '',
     });
   } else {
     const colour = roleColour(m.role);
@@ -288,6 +286,13 @@ function addMarker(L, map, m) {
   }
   if (m.href) marker.on('click', () => { location.hash = m.href; });
   marker.addTo(map);
+  const icon = m.kind === 'observer' ? marker.getElement() : null;
+  if (icon) {
+    // Focusable (Leaflet's keyboard option): name it, and Enter opens the observer.
+    icon.setAttribute('role', m.href ? 'link' : 'img');
+    icon.setAttribute('aria-label', `Observer ${m.label || ''}`.trim());
+    if (m.href) icon.addEventListener('keydown', (e) => { if (e.key === 'Enter') location.hash = m.href; });
+  }
   return marker;
 }
 
