@@ -45,7 +45,9 @@ use tokio::task::JoinHandle;
 pub use reject::{Reject, RejectCounters};
 pub use source::{SourceOptions, SourceSnapshot, SourceStatus};
 pub use tls::install_crypto_provider;
-pub use writer::{BatchWriter, IngestEvent, IngestStats, StoredPacket, WriterOptions};
+pub use writer::{
+    BatchWriter, CommitPerf, IngestEvent, IngestStats, Percentiles, StoredPacket, WriterOptions,
+};
 
 use crate::process::{Processor, SourceMeta};
 use crate::writer::IngestCounters;
@@ -252,6 +254,11 @@ impl Ingest {
     /// Pipeline counters.
     pub fn stats(&self) -> IngestStats {
         self.counters.snapshot()
+    }
+
+    /// The writer's commit timings.
+    pub fn commit_perf(&self) -> CommitPerf {
+        self.counters.commit_perf()
     }
 
     /// Rejections by reason (non-zero only).

@@ -126,6 +126,77 @@ pub struct IngestCounters {
     pub latency_us_max: AtomicU64,
     /// Latest commit latency, µs.
     pub latency_us_last: AtomicU64,
+    /// Batches whose oldest message waited more than [`CONTENTION_WAIT`] for its write.
+    pub contended: AtomicU64,
+    /// The latest commits' wait and hold times.
+    pub recent: std::sync::Mutex<CommitSamples>,
+}
+
+/// A wait longer than this counts as contention (the reference's 100 ms).
+pub const CONTENTION_WAIT: Duration = Duration::from_millis(100);
+/// Commits kept for the percentiles (the reference's rolling window).
+const SAMPLES: usize = 1024;
+
+/// Wait (oldest message's receipt → write start) and hold (write start → commit) times of
+/// the latest [`SAMPLES`] commits, in µs.
+#[derive(Debug, Default)]
+pub struct CommitSamples {
+    samples: std::collections::VecDeque<(u64, u64)>,
+}
+
+impl CommitSamples {
+    fn push(&mut self, wait_us: u64, hold_us: u64) {
+        if self.samples.len() == SAMPLES {
+            self.samples.pop_front();
+        }
+        self.samples.push_back((wait_us, hold_us));
+    }
+}
+
+/// p50, p95, p99 and max of a set of durations, in ms.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct Percentiles {
+    /// Median.
+    pub p50: f64,
+    /// 95th percentile.
+    pub p95: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Largest.
+    pub max: f64,
+}
+
+impl Percentiles {
+    fn of(mut us: Vec<u64>) -> Self {
+        if us.is_empty() {
+            return Self::default();
+        }
+        us.sort_unstable();
+        // Nearest rank.
+        let at = |q: f64| {
+            let rank = ((q * us.len() as f64).ceil() as usize).clamp(1, us.len());
+            us[rank - 1] as f64 / 1000.0
+        };
+        Self {
+            p50: at(0.50),
+            p95: at(0.95),
+            p99: at(0.99),
+            max: at(1.0),
+        }
+    }
+}
+
+/// The writer's commit timings (`writer_perf` of `/api/perf/write-sources`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct CommitPerf {
+    /// Commits since start.
+    pub count: u64,
+    /// Commits whose wait exceeded [`CONTENTION_WAIT`], since start.
+    pub contention_total: u64,
+    /// Wait before the write, over the latest commits.
+    pub wait_ms: Percentiles,
+    /// Time the write held the database, over the latest commits.
+    pub hold_ms: Percentiles,
 }
 
 /// A copy of [`IngestCounters`] for the API and logs.
@@ -167,6 +238,24 @@ pub struct IngestStats {
 }
 
 impl IngestCounters {
+    /// The writer's commit timings.
+    pub fn commit_perf(&self) -> CommitPerf {
+        let (waits, holds): (Vec<u64>, Vec<u64>) = self
+            .recent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .samples
+            .iter()
+            .copied()
+            .unzip();
+        CommitPerf {
+            count: self.batches.load(Ordering::Relaxed),
+            contention_total: self.contended.load(Ordering::Relaxed),
+            wait_ms: Percentiles::of(waits),
+            hold_ms: Percentiles::of(holds),
+        }
+    }
+
     /// Samples every counter.
     pub fn snapshot(&self) -> IngestStats {
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
@@ -260,6 +349,8 @@ pub fn run_writer(
             }
         }
         if !batch.is_empty() {
+            let wait = oldest.elapsed();
+            let write_started = std::time::Instant::now();
             commit(
                 &mut *writer,
                 &mut batch,
@@ -268,7 +359,17 @@ pub fn run_writer(
                 &rejects,
                 &options,
             );
+            let hold = write_started.elapsed();
             counters.batches.fetch_add(1, Ordering::Relaxed);
+            if wait > CONTENTION_WAIT {
+                counters.contended.fetch_add(1, Ordering::Relaxed);
+            }
+            let us = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+            counters
+                .recent
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(us(wait), us(hold));
             counters.max_batch.fetch_max(n_messages, Ordering::Relaxed);
             let latency = u64::try_from(oldest.elapsed().as_micros()).unwrap_or(u64::MAX);
             counters
@@ -385,6 +486,25 @@ fn commit(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn commit_percentiles_use_the_latest_samples_by_nearest_rank() {
+        assert_eq!(Percentiles::of(Vec::new()), Percentiles::default());
+        let p = Percentiles::of((1..=100).map(|ms| ms * 1000).collect());
+        assert_eq!((p.p50, p.p95, p.p99, p.max), (50.0, 95.0, 99.0, 100.0));
+        let counters = IngestCounters::default();
+        {
+            let mut recent = counters.recent.lock().unwrap();
+            recent.push(9_000_000, 9_000_000); // pushed out by the next 1,024
+            for i in 0..SAMPLES as u64 {
+                recent.push(1000, 2000 + i);
+            }
+        }
+        let perf = counters.commit_perf();
+        assert_eq!(perf.wait_ms.max, 1.0);
+        assert_eq!(perf.hold_ms.p50, 2.511);
+        assert_eq!(perf.hold_ms.max, 3.023);
+    }
     use crate::memory::MemoryWriter;
 
     /// Fails `failures` times with `error()`, then writes to memory.

@@ -21,6 +21,7 @@ pub use error::ApiError;
 pub use routes::{LOAD_STATUS_HEADER, openapi, router};
 pub use state::{
     AppState, AppStateBuilder, Clock, IngestView, MqttSourceView, NoIngest, ReaderHandle,
+    WriteStatsView,
 };
 pub use ws::{LiveHub, LiveMessage};
 

@@ -19,6 +19,34 @@ use crate::ws::LiveHub;
 /// so calls take the lock; they run on the blocking pool, never on the async workers.
 pub type ReaderHandle = Arc<Mutex<Box<dyn StorageReader + Send>>>;
 
+/// The ingest writer as `/api/perf/write-sources` shows it: process-lifetime counters and
+/// the commit timings (ms) over the latest commits.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WriteStatsView {
+    /// New transmissions.
+    pub tx_inserted: u64,
+    /// Packets of already known transmissions.
+    pub tx_dupes: u64,
+    /// New observation rows.
+    pub obs_inserted: u64,
+    /// Node upserts.
+    pub node_upserts: u64,
+    /// Observer upserts.
+    pub observer_upserts: u64,
+    /// Failed write attempts.
+    pub write_errors: u64,
+    /// Invalid-signature drops recorded.
+    pub sig_drops: u64,
+    /// Committed batches (one transaction each).
+    pub commits: u64,
+    /// Commits whose oldest message waited more than 100 ms for its write.
+    pub contention_total: u64,
+    /// Wait before the write: p50, p95, p99, max (ms).
+    pub wait_ms: [f64; 4],
+    /// The write transaction: p50, p95, p99, max (ms).
+    pub hold_ms: [f64; 4],
+}
+
 /// One MQTT source as `/api/mqtt/status` shows it (spec api.md "GET /api/mqtt/status").
 #[derive(Debug, Clone, Default, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -57,6 +85,11 @@ pub trait IngestView: Send + Sync {
     /// or it is shutting down.
     fn inject(&self, _topic: &str, _payload: &[u8]) -> bool {
         false
+    }
+    /// The ingest writer's counters and commit timings (`/api/perf/write-sources`);
+    /// `None` when no pipeline runs in this process.
+    fn write_stats(&self) -> Option<WriteStatsView> {
+        None
     }
     /// Per-source liveness for `/api/healthz`: `(name, last receipt unix, last message unix)`.
     fn liveness(&self) -> Vec<(String, i64, i64)> {

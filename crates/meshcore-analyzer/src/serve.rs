@@ -14,7 +14,7 @@ use analyzer_config::{EnvVars, Overrides};
 use analyzer_ingest::broker::BrokerStart;
 use analyzer_ingest::maintenance::MaintainedStorage;
 use analyzer_ingest::{Ingest, IngestEvent, IngestOptions, SourceSnapshot};
-use analyzer_server::{AppState, IngestView, MqttSourceView, ReaderHandle};
+use analyzer_server::{AppState, IngestView, MqttSourceView, ReaderHandle, WriteStatsView};
 use analyzer_sqlite::{OpenOptions, SqliteReader, SqliteStorage};
 use analyzer_store::{EvictionPolicy, LoadConfig, StartupLoader, Store};
 use anyhow::Context;
@@ -475,6 +475,24 @@ impl IngestView for IngestStatus {
             }
         });
         true
+    }
+
+    fn write_stats(&self) -> Option<WriteStatsView> {
+        let (stats, perf) = (self.ingest.stats(), self.ingest.commit_perf());
+        let four = |p: analyzer_ingest::Percentiles| [p.p50, p.p95, p.p99, p.max];
+        Some(WriteStatsView {
+            tx_inserted: stats.tx_inserted,
+            tx_dupes: stats.tx_dupes,
+            obs_inserted: stats.obs_inserted,
+            node_upserts: stats.node_upserts,
+            observer_upserts: stats.observer_upserts,
+            write_errors: stats.write_errors,
+            sig_drops: stats.dropped_recorded,
+            commits: perf.count,
+            contention_total: perf.contention_total,
+            wait_ms: four(perf.wait_ms),
+            hold_ms: four(perf.hold_ms),
+        })
     }
 
     fn mqtt_sources(&self) -> Vec<MqttSourceView> {

@@ -201,6 +201,34 @@ async fn serve_stores_what_an_observer_publishes() {
     assert_eq!(status, 200);
     assert_eq!(mqtt["sources"][0]["name"], "test");
     assert_eq!(mqtt["sources"][0]["connected"], true);
+
+    // The in-process writer reports its counters in the reference's write-sources shape.
+    let (status, writes) =
+        http_get(server.http_port, "/api/perf/write-sources").expect("write-sources");
+    assert_eq!(status, 200);
+    let sources = &writes["sources"];
+    assert_eq!(sources["tx_inserted"], 3, "{writes}");
+    assert_eq!(sources["obs_inserted"], 3, "{writes}");
+    assert_eq!(sources["tx_dupes"], 1, "the repeated sighting: {writes}");
+    assert_eq!(sources["write_errors"], 0, "{writes}");
+    let commits = sources["walCommits"].as_u64().expect("walCommits");
+    assert!(commits >= 1, "{writes}");
+    let handler = &writes["writer_perf"]["mqtt_handler"];
+    assert_eq!(handler["count"], commits, "{writes}");
+    assert!(
+        handler["hold_ms_max"].as_f64().expect("hold") > 0.0,
+        "{writes}"
+    );
+    assert!(
+        handler["hold_ms_p50"].as_f64() <= handler["hold_ms_max"].as_f64(),
+        "{writes}"
+    );
+    assert!(
+        writes["sampleAt"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z')),
+        "{writes}"
+    );
 }
 
 #[test]
@@ -535,6 +563,12 @@ async fn a_following_replica_picks_up_rows_another_process_writes() {
     );
     let (_, mqtt) = http_get(replica.http_port, "/api/mqtt/status").expect("mqtt status");
     assert_eq!(mqtt["sources"], json!([]), "a replica has no MQTT sources");
+    let (_, writes) = http_get(replica.http_port, "/api/perf/write-sources").expect("writes");
+    assert_eq!(
+        writes,
+        json!({ "sources": {}, "sampleAt": "", "writer_perf": {} }),
+        "a replica writes nothing: the empty skeleton"
+    );
 
     let later: Vec<_> = (2..=6)
         .map(|n| packet_message(&numbered_frame(n)))

@@ -3,10 +3,10 @@
 //! history, the audio lab's samples, and two keyed admin reads (the dropped-packet log and
 //! a database backup).
 //!
-//! Left out on purpose: `/api/perf/write-sources` and the `ingestor` block of
-//! `/api/perf/io` read the reference's separate ingestor process's stats file; our ingest
-//! runs inside this process, so its disk I/O is already part of `/api/perf/io` and there is
-//! no file to read.
+//! The reference's `/api/perf/write-sources` and the `ingestor` block of `/api/perf/io`
+//! read its separate ingestor process's stats file. Our ingest runs inside this process:
+//! write-sources reports its counters directly, and its disk I/O is already part of
+//! `/api/perf/io`, so that block is left out.
 
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -36,6 +36,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(scope_stats))
         .routes(routes!(perf_sqlite))
+        .routes(routes!(perf_write_sources))
         .routes(routes!(perf_io))
         .routes(routes!(node_battery))
         .routes(routes!(audio_lab_buckets))
@@ -104,6 +105,50 @@ async fn scope_stats(
 
 // ---------------------------------------------------------------------------------------
 // Perf: SQLite and process I/O
+
+/// The ingest writer's counters and commit timings, in the reference's shape: `sources`
+/// (process-lifetime counters; `walCommits` and `groupCommitFlushes` are both the
+/// committed batches, as every batch is one transaction), `sampleAt`, and `writer_perf`
+/// with the one writer component, `mqtt_handler` (wait = the oldest message's time in the
+/// queue before its write began, hold = the write transaction; percentiles over the
+/// latest 1,024 commits; contention = waits over 100 ms). An empty skeleton when this
+/// process runs no ingestion (`serve --follow`).
+#[utoipa::path(get, path = "/api/perf/write-sources", tag = "health",
+    responses((status = 200, description = "{sources, sampleAt, writer_perf}", body = Object)))]
+async fn perf_write_sources(State(state): State<AppState>) -> Json<Value> {
+    let Some(w) = state.inner.ingest.write_stats() else {
+        return Json(json!({ "sources": {}, "sampleAt": "", "writer_perf": {} }));
+    };
+    let ms = |v: f64| round(v, 3);
+    Json(json!({
+        "sources": {
+            "tx_inserted": w.tx_inserted,
+            "tx_dupes": w.tx_dupes,
+            "obs_inserted": w.obs_inserted,
+            "node_upserts": w.node_upserts,
+            "observer_upserts": w.observer_upserts,
+            "write_errors": w.write_errors,
+            "sig_drops": w.sig_drops,
+            "walCommits": w.commits,
+            "groupCommitFlushes": w.commits,
+        },
+        "sampleAt": render::iso(state.now()),
+        "writer_perf": {
+            "mqtt_handler": {
+                "count": w.commits,
+                "contention_total": w.contention_total,
+                "wait_ms_p50": ms(w.wait_ms[0]),
+                "wait_ms_p95": ms(w.wait_ms[1]),
+                "wait_ms_p99": ms(w.wait_ms[2]),
+                "wait_ms_max": ms(w.wait_ms[3]),
+                "hold_ms_p50": ms(w.hold_ms[0]),
+                "hold_ms_p95": ms(w.hold_ms[1]),
+                "hold_ms_p99": ms(w.hold_ms[2]),
+                "hold_ms_max": ms(w.hold_ms[3]),
+            }
+        },
+    }))
+}
 
 /// Page figures of the database file.
 ///
