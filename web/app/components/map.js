@@ -74,13 +74,14 @@ async function tileConfig() {
     maxZoom: p.maxZoom || 19,
     subdomains: 'abcd',
     ...p,
-    ...(Number.isFinite(Number(tiles.maxZoom)) && tiles.maxZoom !== null ? { maxZoom: Number(tiles.maxZoom) } : {}),
+    ...(Number.isFinite(tiles.maxZoom) ? { maxZoom: tiles.maxZoom } : {}),
     ...(tiles.subdomains ? { subdomains: tiles.subdomains } : {}),
     attribution: attribution || p.attribution || '',
   };
   const light = base(provider(tiles.url) || provider(tiles.lightDefault)) || base(OSM);
   const darkChoice = provider(tiles.darkUrl) || provider(tiles.darkDefault);
-  const dark = darkChoice ? { ...base(darkChoice), dark: true } : light;
+  // A dark URL template is taken as dark; a named provider says whether it is.
+  const dark = darkChoice ? { ...base(darkChoice), dark: darkChoice.dark ?? !PROVIDERS[String(tiles.darkUrl || tiles.darkDefault).toLowerCase()] } : light;
   return { light, dark };
 }
 
