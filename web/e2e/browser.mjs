@@ -6,6 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
+/** Hosts of the map tile providers the UI knows. */
+export const TILE_HOSTS = /^https?:\/\/([a-z0-9-]+\.)*(tile\.openstreetmap\.org|basemaps\.cartocdn\.com)\//;
+
 /** Starts a headless browser with a fresh profile; `close()` also removes the profile. */
 export async function launch() {
   const profile = mkdtempSync(join(tmpdir(), 'meshcore-e2e-'));
@@ -16,6 +19,10 @@ export async function launch() {
       '--disable-background-networking', '--disable-component-update', '--disable-sync'],
     viewport: { width: 1280, height: 860 },
   });
+  // Map tiles come from the internet, which tests do not have: every tile request gets an
+  // empty answer (a failed load would log a console error). Scripts that count tile requests
+  // add their own route, which takes precedence.
+  await context.route(TILE_HOSTS, (route) => route.fulfill({ status: 204, body: '' }));
   return {
     context,
     async close() {

@@ -16,7 +16,7 @@ const hashOf = () => page.evaluate(() => location.hash);
 const rowKeys = () => page.$$eval('#nodes-list tbody tr[data-key]', (trs) => trs.map((tr) => tr.dataset.key));
 const rowNames = () => page.$$eval('#nodes-list tbody tr[data-key] .node-name-text', (els) => els.map((e) => e.textContent));
 /** No element the hostile name could have created, and no image at all in the page body. */
-const noInjectedImg = () => page.evaluate(() => document.querySelectorAll('img[src="x"], main img').length === 0);
+const noInjectedImg = () => page.evaluate(() => document.querySelectorAll('img[src="x"], main img:not(.leaflet-tile)').length === 0);
 
 const api = async (path) => (await fetch(`${BASE}${path}`)).json();
 const listed = await api('/api/nodes?limit=500');

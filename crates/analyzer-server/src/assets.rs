@@ -35,10 +35,84 @@ struct Assets;
 
 /// The policy every static answer carries: nothing inline may run (the UI builds its DOM
 /// from data with `textContent`, so injected markup could not run either), sockets and
-/// fetches go to this origin only, images from this origin or `data:` URLs.
-pub(crate) const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
-     style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self' ws: wss:; \
-     object-src 'none'; base-uri 'none'; form-action 'self'";
+/// fetches go to this origin only, images from this origin, `data:` URLs and the map tile
+/// hosts ([`tile_sources`]).
+pub(crate) fn content_security_policy(
+    extra: &std::collections::BTreeMap<String, serde_json::Value>,
+) -> HeaderValue {
+    let tiles = tile_sources(extra).join(" ");
+    let policy = format!(
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: {tiles}; \
+         font-src 'self'; connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; \
+         form-action 'self'"
+    );
+    // Every source was checked to be plain host characters, so this cannot fail; the
+    // fallback is the policy without tiles.
+    HeaderValue::from_str(&policy).unwrap_or_else(|_| {
+        HeaderValue::from_static(
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             font-src 'self'; connect-src 'self' ws: wss:; object-src 'none'; \
+             base-uri 'none'; form-action 'self'",
+        )
+    })
+}
+
+/// OpenStreetMap's standard tiles, the map's default.
+const OSM_TILES: &str = "https://tile.openstreetmap.org";
+/// CARTO's tiles (the `positron`, `voyager` and `dark_all` presets).
+const CARTO_TILES: &str = "https://*.basemaps.cartocdn.com";
+
+/// The image sources the web map needs: OpenStreetMap (the default), and the hosts of the
+/// tile settings of `map.tiles` (or the deprecated top-level `tiles` and
+/// `mapDarkTileProvider`): `url`, `darkUrl`, `lightDefault`, `darkDefault`, each a preset
+/// name or a URL template whose `{s}` subdomain becomes `*`. A value that is not a plain
+/// `http(s)://host[:port]/…` template is left out (config text never reaches the header
+/// unchecked).
+pub(crate) fn tile_sources(
+    extra: &std::collections::BTreeMap<String, serde_json::Value>,
+) -> Vec<String> {
+    let mut sources = vec![OSM_TILES.to_owned()];
+    let settings = crate::routes::config::map_settings(extra);
+    let tiles = settings.get("tiles");
+    for key in ["url", "darkUrl", "lightDefault", "darkDefault"] {
+        let Some(value) = tiles.and_then(|t| t.get(key)).and_then(|v| v.as_str()) else {
+            continue;
+        };
+        let source = match value.trim().to_ascii_lowercase().as_str() {
+            "osm" => Some(OSM_TILES.to_owned()),
+            "positron" | "voyager" | "dark_all" => Some(CARTO_TILES.to_owned()),
+            _ => tile_origin(value.trim()),
+        };
+        if let Some(source) = source
+            && !sources.contains(&source)
+        {
+            sources.push(source);
+        }
+    }
+    sources
+}
+
+/// `scheme://host[:port]` of a tile URL template, with a leading `{s}.` label as `*.`.
+fn tile_origin(template: &str) -> Option<String> {
+    let (scheme, rest) = template.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "https" && scheme != "http" {
+        return None;
+    }
+    let host = rest.split(['/', '?', '#']).next()?;
+    let host = match host.strip_prefix("{s}.") {
+        Some(tail) => format!("*.{tail}"),
+        None => host.to_owned(),
+    };
+    let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '*');
+    let valid = !host.is_empty()
+        && host.chars().all(plain)
+        && !host.trim_start_matches("*.").contains('*')
+        && host
+            .trim_start_matches("*.")
+            .contains(|c: char| c.is_ascii_alphanumeric());
+    valid.then(|| format!("{scheme}://{}", host.to_ascii_lowercase()))
+}
 
 /// Folders whose missing files are a 404 rather than the SPA page.
 const ASSET_DIRS: [&str; 3] = ["app/", "css/", "vendor/"];
@@ -49,7 +123,15 @@ pub(crate) fn is_api_path(path: &str) -> bool {
 }
 
 /// Answers a non-API request from the embedded web UI.
-pub(crate) async fn serve(request: Request) -> Response {
+pub(crate) async fn serve(request: Request, csp: &HeaderValue) -> Response {
+    let mut response = answer(&request);
+    response
+        .headers_mut()
+        .insert(header::CONTENT_SECURITY_POLICY, csp.clone());
+    response
+}
+
+fn answer(request: &Request) -> Response {
     let method = request.method();
     if method != Method::GET && method != Method::HEAD {
         let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
@@ -180,10 +262,6 @@ fn plain(status: StatusCode, text: &'static str) -> Response {
 fn security_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
     headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-    );
-    headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
@@ -201,7 +279,8 @@ mod tests {
 
     async fn get(uri: &str) -> (StatusCode, axum::http::HeaderMap, String) {
         let request = Request::get(uri).body(Body::empty()).expect("request");
-        let response = serve(request).await;
+        let csp = content_security_policy(&std::collections::BTreeMap::new());
+        let response = serve(request, &csp).await;
         let status = response.status();
         let headers = response.headers().clone();
         let body = response
@@ -211,6 +290,64 @@ mod tests {
             .expect("body")
             .to_bytes();
         (status, headers, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[test]
+    fn tile_hosts_from_the_map_settings_join_img_src_and_nothing_else_does() {
+        let extra =
+            |v: serde_json::Value| -> std::collections::BTreeMap<String, serde_json::Value> {
+                serde_json::from_value(v).unwrap()
+            };
+        assert_eq!(
+            tile_sources(&extra(serde_json::json!({}))),
+            vec!["https://tile.openstreetmap.org"]
+        );
+        let configured = extra(serde_json::json!({
+            "map": {"tiles": {
+                "url": "https://{s}.tiles.example.net:8443/{z}/{x}/{y}.png",
+                "darkDefault": "dark_all",
+                "lightDefault": "osm",
+                "darkUrl": "https://x.example'; script-src *; y/{z}.png",
+            }},
+        }));
+        assert_eq!(
+            tile_sources(&configured),
+            vec![
+                "https://tile.openstreetmap.org",
+                "https://*.tiles.example.net:8443",
+                "https://*.basemaps.cartocdn.com",
+            ],
+            "a value that is not a plain host is left out"
+        );
+        // The deprecated spellings count too.
+        let legacy = extra(serde_json::json!({
+            "tiles": {"url": "http://tiles.local/{z}/{x}/{y}.png"},
+            "mapDarkTileProvider": "positron",
+        }));
+        assert_eq!(
+            tile_sources(&legacy),
+            vec![
+                "https://tile.openstreetmap.org",
+                "http://tiles.local",
+                "https://*.basemaps.cartocdn.com",
+            ]
+        );
+        for bad in [
+            "javascript:alert(1)",
+            "https://",
+            "https://*/x",
+            "https://{s}/x",
+            "ftp://h/x",
+        ] {
+            assert_eq!(tile_origin(bad), None, "{bad}");
+        }
+        let csp = content_security_policy(&configured);
+        let csp = csp.to_str().unwrap();
+        assert!(
+            csp.contains("img-src 'self' data: https://tile.openstreetmap.org https://*.tiles.example.net:8443 https://*.basemaps.cartocdn.com;"),
+            "{csp}"
+        );
+        assert_eq!(csp.matches("script-src").count(), 1, "{csp}");
     }
 
     #[tokio::test]
@@ -243,7 +380,12 @@ mod tests {
             .header(header::IF_NONE_MATCH, etag)
             .body(Body::empty())
             .unwrap();
-        assert_eq!(serve(request).await.status(), StatusCode::NOT_MODIFIED);
+        assert_eq!(
+            serve(request, &content_security_policy(&Default::default()))
+                .await
+                .status(),
+            StatusCode::NOT_MODIFIED
+        );
         // A missing module is a 404, not the SPA page.
         assert_eq!(get("/app/missing.js").await.0, StatusCode::NOT_FOUND);
         // The browser tests are not served.

@@ -148,6 +148,9 @@ pub(crate) struct Inner {
     pub cors_origins: Vec<String>,
     /// The geo filter as last saved through the API (starts as `config.geo_filter`).
     pub geo_filter: std::sync::RwLock<Option<GeoFilter>>,
+    /// The `Content-Security-Policy` of the web UI's answers (its `img-src` lists the
+    /// configured map tile hosts).
+    pub csp: axum::http::HeaderValue,
 }
 
 /// Where handlers read the current time from.
@@ -240,6 +243,7 @@ impl AppStateBuilder {
             )
         });
         let geo_filter = std::sync::RwLock::new(self.config.geo_filter.clone());
+        let csp = crate::assets::content_security_policy(&self.config.extra);
         AppState {
             inner: Arc::new(Inner {
                 reader: self.reader,
@@ -261,6 +265,7 @@ impl AppStateBuilder {
                 config_path: self.config_path,
                 cors_origins,
                 geo_filter,
+                csp,
             }),
         }
     }

@@ -128,7 +128,7 @@ fn client_config(config: &Config) -> Value {
 /// `map` of config.json with the deprecated spellings moved in: a top-level `tiles` block
 /// becomes `map.tiles`, a top-level `mapDarkTileProvider` becomes `map.tiles.darkDefault`
 /// (the explicit new spelling wins). `null` when none of them is set.
-fn map_settings(extra: &BTreeMap<String, Value>) -> Value {
+pub(crate) fn map_settings(extra: &BTreeMap<String, Value>) -> Value {
     let mut map = match extra.get("map") {
         Some(Value::Object(m)) => m.clone(),
         _ => Map::new(),

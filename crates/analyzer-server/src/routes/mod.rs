@@ -25,7 +25,7 @@
 //!    limit, and `Cache-Control: no-store` unless the handler set its own.
 
 mod channels;
-mod config;
+pub(crate) mod config;
 mod misc;
 mod nodes;
 mod observers;
@@ -404,9 +404,9 @@ fn compression_layer(
 
 /// Unknown API paths are a clean 404 (the reference falls through to its SPA with a 200);
 /// every other path is the web UI ([`crate::assets`]).
-async fn api_not_found(request: Request) -> Response {
+async fn api_not_found(State(state): State<AppState>, request: Request) -> Response {
     if !crate::assets::is_api_path(request.uri().path()) {
-        return crate::assets::serve(request).await;
+        return crate::assets::serve(request, &state.inner.csp).await;
     }
     ApiError::not_found(format!(
         "no such endpoint: {} {}",
