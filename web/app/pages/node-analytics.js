@@ -166,15 +166,31 @@ export function analyticsPage(el, ctx) {
           h('td', null, p.lastContact || p.last_contact ? timeEl(p.lastContact || p.last_contact) : '—'))))))
         : h('p.muted', { text: 'No direct messages with other nodes in this window.' })));
 
+    // Time axes span the analytics window, so a node heard only lately (one bucket, one
+    // sample) is not stretched over uPlot's automatic range of several years.
+    const from = toMillis(a.timeRange?.from) / 1000;
+    const to = toMillis(a.timeRange?.to) / 1000;
+    const windowRange = (u, min, max) => (Number.isFinite(from) && Number.isFinite(to) && to > from
+      ? [Math.min(from, min), Math.max(to, max)] : [min - 1800, max + 1800]);
+    const time = { x: { time: true, range: windowRange } };
     if (timeline.length) {
-      chart(activityHolder, [timeline.map((b) => toMillis(b.bucket) / 1000), timeline.map((b) => Number(b.count) || 0)],
+      // The window's ends as empty points: with a single bucket uPlot ignores the range and
+      // spreads one bar over years.
+      const xs = timeline.map((b) => toMillis(b.bucket) / 1000);
+      const ys = timeline.map((b) => Number(b.count) || 0);
+      if (Number.isFinite(from) && Number.isFinite(to) && from < xs[0] && to > xs[xs.length - 1]) {
+        xs.unshift(from); ys.unshift(null);
+        xs.push(to); ys.push(null);
+      }
+      chart(activityHolder, [xs, ys],
         (uPlot) => [{ label: 'Packets', stroke: accent, fill: `${accent}33`, width: 1.5, paths: uPlot.paths.bars({ size: [0.8, 40] }), points: { show: false } }],
-        { scales: { y: { range: (u, min, max) => [0, Math.max(1, max)] } } });
+        { scales: { ...time, y: { range: (u, min, max) => [0, Math.max(1, max)] } } });
     }
     if (snr.length) {
       const pts = snr.map((p) => [toMillis(p.timestamp) / 1000, Number(p.snr)]).filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y)).sort((p, q) => p[0] - q[0]);
       chart(snrHolder, [pts.map((p) => p[0]), pts.map((p) => p[1])],
-        () => [{ label: 'SNR (dB)', stroke: ok, width: 0, points: { show: true, size: 4, fill: ok, stroke: ok } }]);
+        () => [{ label: 'SNR (dB)', stroke: ok, width: 0, points: { show: true, size: 4, fill: ok, stroke: ok } }],
+        { scales: time });
     }
     if (samples.length) {
       const pts = samples.map((p) => [toMillis(p.timestamp ?? p.ts ?? p.time) / 1000, Number(p.mv ?? p.battery_mv ?? p.value) / 1000])

@@ -254,6 +254,14 @@ function activityChart(pk, holder) {
       if (!buckets.length) { replace(holder, h('p.muted', { text: 'No packets in the last 24 hours.' })); return; }
       const xs = buckets.map((b) => toMillis(b.bucket) / 1000);
       const ys = buckets.map((b) => Number(b.count) || 0);
+      // The 24 h window's ends as empty points: with a single bucket uPlot would spread
+      // one bar over years.
+      const from = toMillis(data?.timeRange?.from) / 1000;
+      const to = toMillis(data?.timeRange?.to) / 1000;
+      if (Number.isFinite(from) && Number.isFinite(to) && from < xs[0] && to > xs[xs.length - 1]) {
+        xs.unshift(from); ys.unshift(null);
+        xs.push(to); ys.push(null);
+      }
       replace(holder);
       const width = () => Math.max(260, holder.clientWidth);
       const accent = cssVar('--accent', '#0b66c3');
