@@ -12,12 +12,15 @@ db=${1:?usage: bench-startup.sh DATABASE [PORT]}
 port=${2:-3199}
 bin="$(dirname "$0")/../target/release/meshcore-analyzer"
 empty_config_dir=$(mktemp -d)
+# No MQTT: a broker listening on the default port must not write into the measured file.
+echo '{"mqttSources":[{"name":"none","broker":"mqtt://127.0.0.1:9"}],"embeddedBroker":{"enabled":false}}' \
+    > "$empty_config_dir/config.json"
 now() { date +%s.%N; }
 start=$(now)
 MESHCORE_LOG=warn "$bin" serve --db "$db" --port "$port" --bind 127.0.0.1 \
     --config "$empty_config_dir" >/dev/null 2>&1 &
 pid=$!
-trap 'kill "$pid" 2>/dev/null || true; rmdir "$empty_config_dir"' EXIT
+trap 'kill "$pid" 2>/dev/null || true; rm -r "$empty_config_dir"' EXIT
 first="" ready="" done_="" perf=""
 for _ in $(seq 1 6000); do
     header=$(curl -s -o /dev/null -D - "localhost:$port/api/healthz" 2>/dev/null \
