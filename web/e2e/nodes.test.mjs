@@ -147,6 +147,17 @@ try {
     await page.waitForSelector('#activity .uplot, #activity p.muted', { timeout: TIMEOUT });
     await page.click('.view-btn[data-days="1"]');
     await until('days=1 in the URL', async () => (await hashOf()).includes('days=1'));
+    // The time axis spans the 24 h window even when the node was heard in one hour only
+    // (uPlot alone stretched a single bucket over years).
+    await page.waitForSelector('#activity .uplot, #activity p.muted', { timeout: TIMEOUT });
+    const range = await until('the activity chart for 24 h', () => page.evaluate(() => {
+      const holder = document.querySelector('#activity [data-x-range]');
+      if (holder) return holder.dataset.xRange;
+      return document.querySelector('#activity p.muted') ? 'none' : null;
+    }));
+    assert(range !== 'none', 'the node has packets in the last 24 h (the test database is that recent)');
+    const [min, max] = range.split(',').map(Number);
+    assert(max - min <= 26 * 3600 && max - min >= 22 * 3600, `x axis spans about a day: ${range}`);
   });
 
   await check('nodes: the hostile node name renders as text in the list and on its page', page, async () => {

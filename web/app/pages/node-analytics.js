@@ -85,6 +85,8 @@ export function analyticsPage(el, ctx) {
       width: Math.max(260, holder.clientWidth), height: 200,
       series: [{}, ...series(uPlot)],
       axes: [axis, { ...axis, size: 44 }],
+      // The drawn time range, for whoever checks that the axis spans the window.
+      hooks: { draw: [(u) => { holder.dataset.xRange = `${u.scales.x.min},${u.scales.x.max}`; }] },
       ...opts,
     }, data, holder);
     charts.push([c, holder]);
