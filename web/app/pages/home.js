@@ -15,6 +15,7 @@ import * as router from '../router.js';
 import { typeName, parseJson, summary } from '../packet-format.js';
 import { typeBadge, iataBadge, toast } from '../components/ui.js';
 import { openSearch, searchIcon } from '../components/search.js';
+import { loadUplot } from '../components/charts.js';
 import { ago, absolute, toMillis } from '../time.js';
 
 export const MY_NODES_KEY = 'meshcore-my-nodes';
@@ -28,8 +29,6 @@ const DEFAULT_THRESHOLDS = {
   infraDegradedMs: 24 * HOUR, infraSilentMs: 72 * HOUR, nodeDegradedMs: HOUR, nodeSilentMs: 24 * HOUR,
   observerOnlineMs: HOUR, observerStaleMs: 24 * HOUR,
 };
-const UPLOT = '/vendor/uplot-1.6.32/uPlot.esm.js';
-const UPLOT_CSS = '/vendor/uplot-1.6.32/uPlot.min.css';
 
 // ---- browser-local lists ----
 
@@ -103,11 +102,6 @@ function timeEl(value) {
   return h('time.hm-ago', { datetime: Number.isFinite(toMillis(value)) ? new Date(toMillis(value)).toISOString() : null, title: absolute(value), dataset: { t: String(value ?? '') }, text: ago(value) });
 }
 
-/** Loads uPlot's stylesheet once (CSP allows same-origin stylesheets). */
-function ensureUplotCss() {
-  if (document.querySelector(`link[href="${UPLOT_CSS}"]`)) return;
-  document.head.appendChild(h('link', { rel: 'stylesheet', href: UPLOT_CSS }));
-}
 
 // ---- the page ----
 
@@ -329,11 +323,10 @@ function homeView(el, ctx) {
     try {
       const [times, mod] = await Promise.all([
         api(withQuery('/api/packets/timestamps', { since: new Date(start).toISOString() })),
-        volume.uPlot ? Promise.resolve(null) : import(UPLOT),
+        loadUplot(),
       ]);
       if (!alive) return;
-      if (mod) volume.uPlot = mod.default;
-      ensureUplotCss();
+      volume.uPlot = mod;
       volume.start = start;
       volume.counts = new Array(24).fill(0);
       const list = Array.isArray(times) ? times : [];

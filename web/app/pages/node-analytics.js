@@ -10,7 +10,8 @@ import * as router from '../router.js';
 import { toMillis } from '../time.js';
 import { typeName, TYPE_LABELS } from '../packet-format.js';
 import { roleLabel, fmtNum } from './node-common.js';
-import { loadUplot, cssVar, timeEl } from './node-detail.js';
+import { timeEl } from './node-detail.js';
+import { loadUplot, cssVar, padToWindow } from '../components/charts.js';
 
 const RANGES = [[1, '24 h'], [7, '7 days'], [30, '30 days'], [365, 'All']];
 const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
@@ -176,14 +177,9 @@ export function analyticsPage(el, ctx) {
       ? [Math.min(from, min), Math.max(to, max)] : [min - 1800, max + 1800]);
     const time = { x: { time: true, range: windowRange } };
     if (timeline.length) {
-      // The window's ends as empty points: with a single bucket uPlot ignores the range and
-      // spreads one bar over years.
       const xs = timeline.map((b) => toMillis(b.bucket) / 1000);
       const ys = timeline.map((b) => Number(b.count) || 0);
-      if (Number.isFinite(from) && Number.isFinite(to) && from < xs[0] && to > xs[xs.length - 1]) {
-        xs.unshift(from); ys.unshift(null);
-        xs.push(to); ys.push(null);
-      }
+      padToWindow(xs, ys, from, to);
       chart(activityHolder, [xs, ys],
         (uPlot) => [{ label: 'Packets', stroke: accent, fill: `${accent}33`, width: 1.5, paths: uPlot.paths.bars({ size: [0.8, 40] }), points: { show: false } }],
         { scales: { ...time, y: { range: (u, min, max) => [0, Math.max(1, max)] } } });

@@ -15,29 +15,12 @@ import { ago, absolute, toMillis } from '../time.js';
 import { parseJson, summary, typeName, hopsOf } from '../packet-format.js';
 import { typeBadge, iataBadge, pathChips, copyText } from '../components/ui.js';
 import { nodeMiniMap } from '../components/map.js';
+import { loadUplot, cssVar, padToWindow } from '../components/charts.js';
 import {
   favButton, isClaimed, setClaimed, thresholds, nodeStatus, statusExplanation, statusBadge,
   roleBadge, roleLabel, hashPrefix, hasPosition, fmtNum, contactQr, contactUrl, isInfra, lastHeardMs,
 } from './node-common.js';
 
-const UPLOT = '/vendor/uplot-1.6.32/uPlot.esm.js';
-const UPLOT_CSS = '/vendor/uplot-1.6.32/uPlot.min.css';
-
-/** Loads uPlot's stylesheet once (a <link>, allowed by the CSP). */
-export function ensureUplotCss() {
-  if (document.querySelector(`link[href="${UPLOT_CSS}"]`)) return;
-  document.head.appendChild(h('link', { rel: 'stylesheet', href: UPLOT_CSS }));
-}
-
-export async function loadUplot() {
-  ensureUplotCss();
-  return (await import(UPLOT)).default;
-}
-
-/** Reads a CSS variable of the current theme (chart colours follow the theme). */
-export function cssVar(name, fallback) {
-  return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || fallback;
-}
 
 export function timeEl(value) {
   return h('time', { datetime: Number.isFinite(toMillis(value)) ? new Date(toMillis(value)).toISOString() : null, title: absolute(value), text: ago(value) });
@@ -254,14 +237,7 @@ function activityChart(pk, holder) {
       if (!buckets.length) { replace(holder, h('p.muted', { text: 'No packets in the last 24 hours.' })); return; }
       const xs = buckets.map((b) => toMillis(b.bucket) / 1000);
       const ys = buckets.map((b) => Number(b.count) || 0);
-      // The 24 h window's ends as empty points: with a single bucket uPlot would spread
-      // one bar over years.
-      const from = toMillis(data?.timeRange?.from) / 1000;
-      const to = toMillis(data?.timeRange?.to) / 1000;
-      if (Number.isFinite(from) && Number.isFinite(to) && from < xs[0] && to > xs[xs.length - 1]) {
-        xs.unshift(from); ys.unshift(null);
-        xs.push(to); ys.push(null);
-      }
+      padToWindow(xs, ys, toMillis(data?.timeRange?.from) / 1000, toMillis(data?.timeRange?.to) / 1000);
       replace(holder);
       const width = () => Math.max(260, holder.clientWidth);
       const accent = cssVar('--accent', '#0b66c3');

@@ -15,27 +15,18 @@ import { iataBadge, typeBadge, copyText } from '../components/ui.js';
 import { typeName, isTransport, hopsOf, parseJson, summary } from '../packet-format.js';
 import { hopChips } from '../components/hops.js';
 import { observerMiniMap } from '../components/map.js';
+import { loadUplot, cssVar } from '../components/charts.js';
 import {
   observerThresholds, statusOf, statusBadge, formatUptime, formatRadio, shortFirmware, num, skewInfo,
   naiveChip, roleBadge, packetHealth, lastHeard,
 } from './observers.js';
 
-const UPLOT = '/vendor/uplot-1.6.32/uPlot.esm.js';
-const UPLOT_CSS = '/vendor/uplot-1.6.32/uPlot.min.css';
 const RANGES = [[1, '24 hours'], [3, '3 days'], [7, '7 days'], [30, '30 days']];
 const DEFAULT_DAYS = 7;
 const REFRESH_MS = 60_000;
 const WEEKDAYS = ['Thu', 'Fri', 'Sat', 'Sun', 'Mon', 'Tue', 'Wed'];
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
-let uPlotModule = null;
-function loadUPlot() {
-  if (!document.querySelector(`link[href="${UPLOT_CSS}"]`)) {
-    document.head.appendChild(h('link', { rel: 'stylesheet', href: UPLOT_CSS }));
-  }
-  uPlotModule ??= import(UPLOT).then((m) => m.default);
-  return uPlotModule;
-}
 
 /** Timeline bucket of the analytics (the server's rule): 1 h up to a day, 4 h up to a week, else a day. */
 function bucketSecs(days) {
@@ -90,9 +81,6 @@ function placeTimeline(timeline, days, firstMs, lastMs) {
   return { x: starts, counts, nodes, bucket };
 }
 
-function cssVar(name, fallback) {
-  return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || fallback;
-}
 
 /** `#rrggbb` with an alpha (0..1); other colour forms unchanged. */
 function alpha(color, a) {
@@ -352,7 +340,7 @@ export function observerDetail(el, ctx) {
   async function renderCharts({ rebuild = false } = {}) {
     const specs = chartSpecs();
     if (!specs.length) return;
-    const uPlot = await loadUPlot();
+    const uPlot = await loadUplot();
     if (!alive) return;
     const order = [];
     for (const spec of specs) {
