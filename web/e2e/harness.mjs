@@ -33,7 +33,8 @@ export const TIMEOUT = 15_000;
 let failures = 0;
 let passed = 0;
 const consoleErrors = [];
-const dialogs = [];
+/** Dialogs any watched page opened (a script from mesh data would open one). */
+export const dialogs = [];
 /** URL endings whose 404 a check provokes on purpose (the browser logs them as errors). */
 export const EXPECTED_404 = [];
 

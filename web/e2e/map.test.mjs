@@ -10,13 +10,14 @@
 //   node map.test.mjs --url http://127.0.0.1:PORT [--xss '<img src=x onerror=alert(1)>']
 
 import { args, BASE, XSS, check, assert, until, watch, finish, launch, TIMEOUT } from './harness.mjs';
+import { TILE_HOSTS } from './browser.mjs';
 
-const TILE_HOSTS = /(^|\.)(tile\.openstreetmap\.org|basemaps\.cartocdn\.com)$/;
 let tileRequests = 0;
 
 const browser = await launch();
 const ctx = browser.context;
-await ctx.route((url) => TILE_HOSTS.test(url.hostname), (route) => {
+// Counted here; this route takes precedence over the stub every script gets (browser.mjs).
+await ctx.route(TILE_HOSTS, (route) => {
   tileRequests += 1;
   return route.fulfill({ status: 204, body: '' }); // no network: no tile
 });

@@ -10,70 +10,15 @@
 // check failed (screenshots of failures go to $MESHCORE_E2E_ARTIFACTS or the temp dir).
 
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { launch } from './browser.mjs';
+import {
+  args, BASE, XSS, TIMEOUT, EXPECTED_404, dialogs, check, assert, until, watch, finish, launch,
+} from './harness.mjs';
 
-const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) => {
-  if (a.startsWith('--')) acc.push([a.slice(2), all[i + 1]]);
-  return acc;
-}, []));
-const BASE = (args.url || 'http://127.0.0.1:3300').replace(/\/$/, '');
 const LIVE_HASH = args['live-hash'];
 const LIVE_RAW = args['live-raw'];
-const XSS = args.xss || '<img src=x onerror=alert(1)>';
-const ARTIFACTS = process.env.MESHCORE_E2E_ARTIFACTS || tmpdir();
-const TIMEOUT = 15_000;
 
-let failures = 0;
-const consoleErrors = [];
-const dialogs = [];
-
-/** Resources a check asks for knowing they do not exist (the browser logs their 404). */
-const EXPECTED_404 = ['/api/packets/ffffffffffffffff'];
-
-function watch(page, label) {
-  page.on('console', (m) => {
-    if (m.type() !== 'error') return;
-    const url = m.location()?.url || '';
-    if (m.text().includes('404') && EXPECTED_404.some((p) => url.endsWith(p))) return;
-    consoleErrors.push(`${label}: ${m.text()} ${url}`);
-  });
-  page.on('pageerror', (e) => consoleErrors.push(`${label}: uncaught ${e.message}`));
-  page.on('dialog', (d) => { dialogs.push(`${label}: ${d.type()} ${d.message()}`); d.dismiss().catch(() => {}); });
-}
-
-async function check(name, page, fn) {
-  try {
-    await fn();
-    console.log(`ok - ${name}`);
-  } catch (e) {
-    failures += 1;
-    console.log(`not ok - ${name}: ${String(e?.message || e).split('\n')[0]}`);
-    if (page) {
-      const file = join(ARTIFACTS, `e2e-fail-${name.replace(/[^a-z0-9]+/gi, '-')}.png`);
-      await page.screenshot({ path: file }).catch(() => {});
-      console.log(`#   screenshot: ${file}`);
-    }
-  }
-}
-
-function assert(cond, message) {
-  if (!cond) throw new Error(message);
-}
-
-async function until(what, fn, timeout = TIMEOUT) {
-  const end = Date.now() + timeout;
-  let last;
-  while (Date.now() < end) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (e) { last = e; }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? ` (${last.message})` : ''}`);
-}
+// A check asks for this one knowing it does not exist (the browser logs its 404).
+EXPECTED_404.push('/api/packets/ffffffffffffffff');
 
 /** GET with the path sent byte for byte (fetch would normalise `%2e%2e` away). */
 function rawStatus(path) {
@@ -500,14 +445,8 @@ try {
     assert(overflow <= 0, `page scrolls sideways by ${overflow}px`);
   });
   await phone.close();
-
-  await check('no console errors, no script from mesh data ran', null, async () => {
-    const unique = [...new Set(consoleErrors.map((e) => e.slice(0, 240)))];
-    assert(unique.length === 0, `${consoleErrors.length} error(s): ${unique.slice(0, 5).join(' | ')}`);
-    assert(dialogs.length === 0, dialogs.join(' | '));
-  });
-} finally {
-  await browser.close();
+} catch (e) {
+  await check('the script ran to its end', null, () => { throw e; });
 }
-console.log(failures ? `# ${failures} check(s) failed` : '# all checks passed');
-process.exit(failures ? 1 : 0);
+// The last check: no console errors, and no script from mesh data ran (no dialog).
+await finish(browser);
