@@ -371,7 +371,8 @@ pub fn run_writer(
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .push(us(wait), us(hold));
             counters.max_batch.fetch_max(n_messages, Ordering::Relaxed);
-            let latency = u64::try_from(oldest.elapsed().as_micros()).unwrap_or(u64::MAX);
+            // Receipt of the oldest message → commit.
+            let latency = us(wait + hold);
             counters
                 .latency_us_sum
                 .fetch_add(latency, Ordering::Relaxed);

@@ -152,6 +152,16 @@ fn attach_observations(conn: &Connection, txs: &mut [TransmissionRow]) -> DbResu
     Ok(())
 }
 
+/// The bind values of the `last_seen` window test both page loads use: `last_seen >= ?`,
+/// or for rows never backfilled (`last_seen = 0`) `first_seen >= ?` as RFC 3339 text.
+/// `None` (no window) admits every row.
+fn window_bounds(min_last_seen: Option<UnixSecs>) -> (i64, String) {
+    match min_last_seen {
+        Some(t) => (t, rfc3339(t)),
+        None => (i64::MIN, String::new()),
+    }
+}
+
 pub(crate) fn load_transmissions(
     conn: &Connection,
     q: &TransmissionPageQuery,
@@ -176,10 +186,7 @@ pub(crate) fn load_transmissions(
         return Ok(TransmissionPage::default());
     };
     let lowest = top.saturating_sub(scan - 1);
-    let (min_last_seen, min_first_seen) = match q.min_last_seen {
-        Some(t) => (t, rfc3339(t)),
-        None => (i64::MIN, String::new()),
-    };
+    let (min_last_seen, min_first_seen) = window_bounds(q.min_last_seen);
     let sql = format!(
         "SELECT {TX_COLUMNS} FROM transmissions WHERE id >= ?1 AND id <= ?2
            AND (last_seen >= ?3 OR (last_seen = 0 AND first_seen >= ?4))
@@ -245,10 +252,7 @@ pub(crate) fn load_transmissions_by_ids(
 ) -> DbResult<Vec<TransmissionRow>> {
     let snapshot = conn.unchecked_transaction().map_err(map_err)?;
     let conn: &Connection = &snapshot;
-    let (min_last_seen, min_first_seen) = match min_last_seen {
-        Some(t) => (t, rfc3339(t)),
-        None => (i64::MIN, String::new()),
-    };
+    let (min_last_seen, min_first_seen) = window_bounds(min_last_seen);
     let mut out = Vec::with_capacity(ids.len());
     for part in ids.chunks(IDS_PER_QUERY) {
         let list = vec!["?"; part.len()].join(",");

@@ -957,7 +957,7 @@ impl StoreData {
             self.by_peer[usize::from(hash)].push(slot);
         }
         if let Some(key) = parties.sender_key {
-            let id = self.strings.intern(&hex_lower(&key));
+            let id = self.strings.intern(&meshcore_wire::hex::lower(&key));
             self.by_sender.entry(id).or_default().push(slot);
         }
     }
@@ -1196,9 +1196,9 @@ impl NodeFilter {
         self.peer
             .is_some_and(|b| parties.dest_hash == Some(b) || parties.src_hash == Some(b))
             || self.pubkey.is_some_and(|k| {
-                parties
-                    .sender_key
-                    .is_some_and(|key| data.strings.get(&hex_lower(&key)) == Some(k))
+                parties.sender_key.is_some_and(|key| {
+                    data.strings.get(&meshcore_wire::hex::lower(&key)) == Some(k)
+                })
             })
     }
 }
@@ -1344,17 +1344,6 @@ fn parse_hops(path_json: &str) -> impl Iterator<Item = String> + '_ {
         .step_by(2)
         .filter(|h| !h.is_empty() && h.len() <= 64 && h.bytes().all(|c| c.is_ascii_hexdigit()))
         .map(str::to_ascii_lowercase)
-}
-
-/// Lower-case hex of `bytes`.
-fn hex_lower(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 15)]));
-    }
-    out
 }
 
 #[cfg(test)]

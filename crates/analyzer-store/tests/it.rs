@@ -107,11 +107,15 @@ fn config(hot: f64, retention: f64, chunk: usize) -> LoadConfig {
 }
 
 /// A reader that fails the `load_transmissions` calls `fails` says (1-based call number),
-/// like a connection that dies.
+/// like a connection that dies. It offers the lookup of older transmissions re-heard in
+/// the hot window only when built [`FailingReader::with_lookup`]; otherwise the loader
+/// pages through everything.
 struct FailingReader {
     inner: SqliteReader,
     calls: AtomicUsize,
     fails: Box<dyn Fn(usize) -> bool + Send + Sync>,
+    /// Counts the `load_transmissions_by_ids` calls when the lookup is offered.
+    lookups: Option<Arc<AtomicUsize>>,
 }
 
 impl FailingReader {
@@ -120,7 +124,13 @@ impl FailingReader {
             inner,
             calls: AtomicUsize::new(0),
             fails: Box::new(fails),
+            lookups: None,
         }
+    }
+
+    fn with_lookup(mut self, lookups: Arc<AtomicUsize>) -> Self {
+        self.lookups = Some(lookups);
+        self
     }
 }
 
@@ -140,51 +150,21 @@ impl StorageReader for FailingReader {
         }
         self.inner.load_transmissions(query)
     }
-    fn transmissions_after(&self, after_id: i64, limit: usize) -> DbResult<Vec<TransmissionRow>> {
-        self.inner.transmissions_after(after_id, limit)
-    }
-    fn observations_after(&self, after_id: i64, limit: usize) -> DbResult<Vec<ObservationRow>> {
-        self.inner.observations_after(after_id, limit)
-    }
-    fn transmission_by_hash(&self, hash: &str) -> DbResult<TransmissionRow> {
-        self.inner.transmission_by_hash(hash)
-    }
-    fn observers(&self) -> DbResult<Vec<ObserverRow>> {
-        self.inner.observers()
-    }
-    fn nodes(&self) -> DbResult<Vec<NodeRow>> {
-        self.inner.nodes()
-    }
-}
-
-/// A reader that counts page loads and delegates everything, including the lookup of
-/// older transmissions re-heard inside the hot window.
-struct CountingReader {
-    inner: SqliteReader,
-    pages: Arc<AtomicUsize>,
-    by_ids: Arc<AtomicUsize>,
-}
-
-impl StorageReader for CountingReader {
-    fn stats(&self, now: UnixSecs) -> DbResult<StoreStats> {
-        self.inner.stats(now)
-    }
-    fn watermark(&self) -> DbResult<Watermark> {
-        self.inner.watermark()
-    }
-    fn load_transmissions(&self, query: &TransmissionPageQuery) -> DbResult<TransmissionPage> {
-        self.pages.fetch_add(1, Ordering::SeqCst);
-        self.inner.load_transmissions(query)
-    }
     fn transmission_ids_heard_since(&self, below_id: i64, since: UnixSecs) -> DbResult<Vec<i64>> {
-        self.inner.transmission_ids_heard_since(below_id, since)
+        match self.lookups {
+            Some(_) => self.inner.transmission_ids_heard_since(below_id, since),
+            None => Err(DbError::Unsupported("transmission_ids_heard_since")),
+        }
     }
     fn load_transmissions_by_ids(
         &self,
         ids: &[i64],
         min_last_seen: Option<UnixSecs>,
     ) -> DbResult<Vec<TransmissionRow>> {
-        self.by_ids.fetch_add(1, Ordering::SeqCst);
+        let Some(lookups) = &self.lookups else {
+            return Err(DbError::Unsupported("load_transmissions_by_ids"));
+        };
+        lookups.fetch_add(1, Ordering::SeqCst);
         self.inner.load_transmissions_by_ids(ids, min_last_seen)
     }
     fn transmissions_after(&self, after_id: i64, limit: usize) -> DbResult<Vec<TransmissionRow>> {
@@ -465,11 +445,12 @@ fn hot_load_finds_old_transmissions_reheard_in_the_window_without_paging_through
     let store = Store::new();
     let hooks = recorder(&store);
     let (pages, by_ids) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-    let counting = CountingReader {
-        inner: reader(&path),
-        pages: pages.clone(),
-        by_ids: by_ids.clone(),
-    };
+    let page_calls = pages.clone();
+    let counting = FailingReader::new(reader(&path), move |_| {
+        page_calls.fetch_add(1, Ordering::SeqCst);
+        false
+    })
+    .with_lookup(by_ids.clone());
     let loader = StartupLoader::new(store.clone(), counting, config(24.0, 0.0, 100))
         .with_hooks(hooks.clone())
         .with_now(NOW);
