@@ -59,13 +59,16 @@ pub fn state() -> AppState {
 
 /// Like [`state`] with another configuration.
 pub fn state_with(config: Config) -> AppState {
-    let db = database();
+    state_over(database(), config, NOW)
+}
+
+/// A fully loaded state over the database at `path` with the clock at `now`.
+pub fn state_over(path: &Path, config: Config, now: i64) -> AppState {
     let options = OpenOptions::default();
     let store = Store::new();
-    let loader_reader = SqliteReader::open(db, &options).expect("loader reader");
     StartupLoader::new(
         store.clone(),
-        loader_reader,
+        SqliteReader::open(path, &options).expect("loader reader"),
         LoadConfig {
             hot_startup_hours: 0.0,
             retention_hours: 0.0,
@@ -76,11 +79,11 @@ pub fn state_with(config: Config) -> AppState {
     .run()
     .expect("fixture load");
     let reader: ReaderHandle = Arc::new(Mutex::new(Box::new(
-        SqliteReader::open(db, &options).expect("reader"),
+        SqliteReader::open(path, &options).expect("reader"),
     )));
     AppState::builder(reader, store)
         .config(Arc::new(config))
-        .clock(Arc::new(|| NOW))
+        .clock(Arc::new(move || now))
         .build()
 }
 

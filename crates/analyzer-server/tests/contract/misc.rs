@@ -6,15 +6,14 @@
 //! observer that is also a node (the simulator produces none of these).
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 
 use analyzer_db::{
     ContentHash, DroppedPacket, ObserverRef, ObserverStatus, PacketObservation, Storage,
     StorageReader, WriteBatch,
 };
-use analyzer_server::{AppState, ReaderHandle, router};
+use analyzer_server::router;
 use analyzer_sqlite::{OpenOptions, SqliteReader, SqliteStorage};
-use analyzer_store::{LoadConfig, StartupLoader, Store};
 use axum::Router;
 use axum::http::Method;
 use http_body_util::BodyExt;
@@ -131,32 +130,8 @@ fn rich_database() -> &'static Path {
     .1
 }
 
-fn state_over(path: &Path) -> AppState {
-    let options = OpenOptions::default();
-    let store = Store::new();
-    StartupLoader::new(
-        store.clone(),
-        SqliteReader::open(path, &options).expect("loader reader"),
-        LoadConfig {
-            hot_startup_hours: 0.0,
-            retention_hours: 0.0,
-            chunk_size: 0,
-            max_memory_mb: 0,
-        },
-    )
-    .run()
-    .expect("load");
-    let reader: ReaderHandle = Arc::new(Mutex::new(Box::new(
-        SqliteReader::open(path, &options).expect("reader"),
-    )));
-    AppState::builder(reader, store)
-        .config(Arc::new(config()))
-        .clock(Arc::new(|| NOW))
-        .build()
-}
-
 fn rich_app() -> Router {
-    router(state_over(rich_database()))
+    router(state_over(rich_database(), config(), NOW))
 }
 
 async fn keyed(app: &Router, uri: &str, key: Option<&str>) -> Answer {

@@ -1,13 +1,9 @@
 //! Contract tests: observers (`/api/observers`, `/{id}`, `/{id}/analytics`, `/{id}/metrics`,
 //! `/metrics/summary`).
 
-use std::path::Path;
-use std::sync::{Arc, Mutex};
-
 use analyzer_config::Config;
-use analyzer_server::{AppState, ReaderHandle, router};
-use analyzer_sqlite::{OpenOptions, SqliteReader, SqliteStorage};
-use analyzer_store::{LoadConfig, StartupLoader, Store};
+use analyzer_server::{AppState, router};
+use analyzer_sqlite::{OpenOptions, SqliteStorage};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
@@ -66,31 +62,6 @@ fn state_over_modified(sql: &str, config: Config) -> (tempfile::TempDir, AppStat
     }
     let state = state_over(&path, config, NOW);
     (dir, state)
-}
-
-/// A fully loaded state over the database at `path` with the clock at `now`.
-fn state_over(path: &Path, config: Config, now: i64) -> AppState {
-    let options = OpenOptions::default();
-    let store = Store::new();
-    StartupLoader::new(
-        store.clone(),
-        SqliteReader::open(path, &options).expect("loader reader"),
-        LoadConfig {
-            hot_startup_hours: 0.0,
-            retention_hours: 0.0,
-            chunk_size: 0,
-            max_memory_mb: 0,
-        },
-    )
-    .run()
-    .expect("load");
-    let reader: ReaderHandle = Arc::new(Mutex::new(Box::new(
-        SqliteReader::open(path, &options).expect("reader"),
-    )));
-    AppState::builder(reader, store)
-        .config(Arc::new(config))
-        .clock(Arc::new(move || now))
-        .build()
 }
 
 #[tokio::test]
