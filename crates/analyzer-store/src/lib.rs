@@ -19,6 +19,7 @@ pub mod store;
 pub use load::{
     HotLoaded, LoadConfig, LoadError, LoadHooks, LoadState, MIN_COVERAGE, StartupLoader,
 };
+pub use store::neighbors::{EvidenceEnd, NeighborEvidenceItem};
 pub use store::q_bulk::{NodeHealthSummary, ObserverHealth};
 pub use store::q_channels::{ChannelMessagePage, ChannelMessageRef, ChannelSummary};
 pub use store::q_nodes::{
@@ -28,6 +29,7 @@ pub use store::q_observers::{DecodedNodes, ObserverAnalytics};
 pub use store::q_packets::{
     GroupedAnswer, GroupedPacket, GroupedPage, NodesQuery, PacketListQuery,
 };
+pub use store::q_reach::{ReachObserver, ReachPeer, ReachScan};
 pub use store::{
     EvictionPolicy, EvictionReport, ObservationView, Order, PacketDetail, PacketPage, PacketQuery,
     PacketSummary, PacketsAnswer, PreparedChunk, Store, StoreCounts,

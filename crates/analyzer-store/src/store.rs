@@ -32,6 +32,7 @@ use hashbrown::HashMap;
 use crate::intern::{FlatLists, KeyInterner, NONE, StrInterner};
 use crate::load::LoadState;
 
+pub mod neighbors;
 pub mod q_bulk;
 pub mod q_channels;
 mod q_follow;
@@ -39,6 +40,7 @@ pub mod q_misc;
 pub mod q_nodes;
 pub mod q_observers;
 pub mod q_packets;
+pub mod q_reach;
 mod q_scan;
 
 /// A cheap, cloneable handle on the shared store; every clone sees the same data.
@@ -383,6 +385,12 @@ impl Store {
             (by_recency, n_age, bytes_before)
         };
         if victims.is_empty() {
+            if let Some(r) = policy.retention_secs {
+                let cutoff = now.saturating_sub(r);
+                if self.read().neighbors.has_older_than(cutoff) {
+                    self.write().neighbors.prune(cutoff);
+                }
+            }
             return EvictionReport {
                 bytes_before,
                 bytes_after: bytes_before,
@@ -402,6 +410,9 @@ impl Store {
             })
             .collect();
         data.remove_slots(&slots);
+        if let Some(r) = policy.retention_secs {
+            data.neighbors.prune(now.saturating_sub(r));
+        }
         data.note_write_hold(started);
         // Older data is no longer (all) in memory: queries reaching before the new
         // boundary go to the database.
@@ -729,6 +740,8 @@ struct StoreData {
     path_hops: FlatLists,
     strings: StrInterner,
     observers: KeyInterner,
+    /// Who heard whom, from every observation merged (kept across evictions).
+    neighbors: neighbors::NeighborEvidence,
     /// Sum of [`Tx::heap_bytes`] over the slots.
     tx_heap_bytes: usize,
     n_obs: usize,
@@ -783,6 +796,7 @@ impl StoreData {
             + self.path_hops.allocated_bytes()
             + self.strings.allocated_bytes()
             + self.observers.allocated_bytes()
+            + self.neighbors.allocated_bytes()
     }
 
     /// Bytes a transmission accounts for, with its index entries.
@@ -935,6 +949,7 @@ impl StoreData {
         for &hop in hops {
             self.by_hop.entry(hop).or_default().push(slot);
         }
+        self.note_neighbors(&tx, &tx.obs);
         self.tx_heap_bytes += tx.heap_bytes();
         self.n_obs += tx.obs.len();
         self.slots[slot as usize] = Some(tx);
@@ -978,6 +993,7 @@ impl StoreData {
         tx.last_seen = tx.last_seen.max(incoming.last_seen);
         let (old, new) = tx.obs.split_at(old_len);
         self.index_observations(slot, old, new);
+        self.note_neighbors(&tx, new);
         self.n_obs += tx.obs.len() - old_len;
         self.tx_heap_bytes += tx.heap_bytes();
         self.slots[slot as usize] = Some(tx);
@@ -1009,6 +1025,15 @@ impl StoreData {
                     self.by_hop.entry(hop).or_default().push(slot);
                 }
             }
+        }
+    }
+
+    /// Adds the neighbour evidence of `obs`, observations of `tx`.
+    fn note_neighbors(&mut self, tx: &Tx, obs: &[Obs]) {
+        for o in obs {
+            let hops = self.path_hops.get(o.path as usize);
+            self.neighbors
+                .observe(tx.payload_type, tx.from_pubkey, hops, o);
         }
     }
 

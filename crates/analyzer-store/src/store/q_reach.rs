@@ -1,0 +1,257 @@
+//! The store scan behind `/api/nodes/{pk}/reach` (analytics.md §6.3): every observation
+//! whose path holds one of a node's hop tokens says who the node heard (the hop before it,
+//! or an ADVERT's originator when the node repeated it first) and who heard the node (the
+//! hop after it, or the observer when the node was the last hop).
+//!
+//! The scan reads the transmissions the `by_hop` index lists for the tokens, newest first,
+//! and stops after a row cap. Hops come back as text: the caller resolves them with its
+//! node table. TRACE is skipped, as in the neighbour evidence: its path field is the
+//! planned route, not the hops taken.
+
+use super::*;
+
+/// ADVERT.
+const ADVERT: u8 = 4;
+/// TRACE.
+const TRACE: u8 = 9;
+
+/// Who a node heard or was heard by, as a path names it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ReachPeer {
+    /// A full public key (lower case): an ADVERT's originator.
+    Node(String),
+    /// A path hop (lower-case hex key prefix), still to be resolved.
+    Hop(String),
+}
+
+/// An observer that heard the node as the last hop.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReachObserver {
+    /// Observer key (`observations.observer_idx`).
+    pub observer_idx: i64,
+    /// Observations in which it heard the node directly.
+    pub count: u32,
+    /// Mean SNR of those that carried one, in dB.
+    pub avg_snr: Option<f64>,
+}
+
+/// The result of [`Store::reach_scan`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReachScan {
+    /// Observations holding a token (the rows the cap counts).
+    pub relay_observations: usize,
+    /// True when the cap stopped the scan (older observations were not read).
+    pub truncated: bool,
+    /// Who the node heard: the peer before it on a path, with the number of sightings.
+    pub we_hear: Vec<(ReachPeer, u32)>,
+    /// Who heard the node: the hop after it on a path, with the number of sightings.
+    pub they_hear: Vec<(ReachPeer, u32)>,
+    /// Observers that heard the node as the last hop.
+    pub observers: Vec<ReachObserver>,
+}
+
+impl Store {
+    /// Scans the observations at or after `since` whose path holds one of `tokens`
+    /// (lower-case hop strings, the prefixes that name the node unambiguously), newest
+    /// transmission first, reading at most `max_rows` of them.
+    pub fn reach_scan(&self, tokens: &[String], since: UnixSecs, max_rows: usize) -> ReachScan {
+        let data = self.read();
+        let mut ids: Vec<u32> = tokens.iter().filter_map(|t| data.strings.get(t)).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut txs: Vec<(i64, u32)> = ids
+            .iter()
+            .filter_map(|id| data.by_hop.get(id))
+            .flatten()
+            .filter_map(|&slot| data.tx(slot).map(|tx| (tx.id, slot)))
+            .collect();
+        txs.sort_unstable_by_key(|&(id, _)| Reverse(id));
+        txs.dedup();
+        let mut we: HashMap<(bool, u32), u32> = HashMap::new();
+        let mut they: HashMap<u32, u32> = HashMap::new();
+        // Observer → (count, SNR sum in hundredths, SNRs).
+        let mut observers: HashMap<u32, (u32, i64, u32)> = HashMap::new();
+        let mut scan = ReachScan::default();
+        'txs: for (_, slot) in txs {
+            let Some(tx) = data.tx(slot) else { continue };
+            if tx.payload_type == TRACE || tx.last_seen < since {
+                continue;
+            }
+            let originator =
+                (tx.payload_type == ADVERT && tx.from_pubkey != NONE).then_some(tx.from_pubkey);
+            for o in &tx.obs {
+                if i64::from(o.timestamp) < since {
+                    continue;
+                }
+                let hops = data.hops_of(o.path);
+                let mut hit = false;
+                for (i, hop) in hops.iter().enumerate() {
+                    if ids.binary_search(hop).is_err() {
+                        continue;
+                    }
+                    if !hit {
+                        if scan.relay_observations == max_rows {
+                            scan.truncated = true;
+                            break 'txs;
+                        }
+                        scan.relay_observations += 1;
+                        hit = true;
+                    }
+                    let before = match i.checked_sub(1) {
+                        Some(p) => Some((false, hops[p])),
+                        None => originator.map(|n| (true, n)),
+                    };
+                    if let Some(key) = before {
+                        *we.entry(key).or_default() += 1;
+                    }
+                    match hops.get(i + 1) {
+                        Some(&next) => *they.entry(next).or_default() += 1,
+                        None if o.observer != NONE => {
+                            let e = observers.entry(o.observer).or_default();
+                            e.0 += 1;
+                            if o.snr != NO_CENTI {
+                                e.1 += i64::from(o.snr);
+                                e.2 += 1;
+                            }
+                        }
+                        None => {}
+                    }
+                }
+            }
+        }
+        let text = |id: u32| data.strings.resolve(id).to_owned();
+        scan.we_hear = we
+            .into_iter()
+            .map(|((node, id), n)| {
+                let peer = if node {
+                    ReachPeer::Node(text(id))
+                } else {
+                    ReachPeer::Hop(text(id))
+                };
+                (peer, n)
+            })
+            .collect();
+        scan.we_hear.sort_unstable();
+        scan.they_hear = they
+            .into_iter()
+            .map(|(id, n)| (ReachPeer::Hop(text(id)), n))
+            .collect();
+        scan.they_hear.sort_unstable();
+        scan.observers = observers
+            .into_iter()
+            .filter_map(|(g, (count, sum, n))| {
+                Some(ReachObserver {
+                    observer_idx: data.observers.resolve(g)?,
+                    count,
+                    avg_snr: (n > 0).then(|| sum as f64 / f64::from(n) / 100.0),
+                })
+            })
+            .collect();
+        scan.observers.sort_unstable_by_key(|o| o.observer_idx);
+        scan
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use analyzer_db::{ObservationRow, TransmissionRow};
+
+    const T0: i64 = 1_767_225_600; // 2026-01-01T00:00:00Z
+    const ORIGIN: &str = "aa11223344556677889900112233445566778899001122334455667788990011";
+
+    fn obs(id: i64, tx: i64, observer: i64, ts: i64, snr: f64, path: &str) -> ObservationRow {
+        ObservationRow {
+            id,
+            transmission_id: tx,
+            observer_idx: Some(observer),
+            direction: None,
+            snr: Some(snr),
+            rssi: None,
+            score: None,
+            path_json: Some(path.into()),
+            resolved_path: None,
+            timestamp: ts,
+        }
+    }
+
+    fn tx(id: i64, payload_type: u8, observations: Vec<ObservationRow>) -> TransmissionRow {
+        TransmissionRow {
+            id,
+            hash: format!("{id:016x}"),
+            raw_hex: "1100".into(),
+            first_seen: "2026-01-01T00:00:00Z".into(),
+            last_seen: 0,
+            route_type: Some(1),
+            payload_type: Some(i64::from(payload_type)),
+            payload_version: Some(0),
+            decoded_json: None,
+            channel_hash: None,
+            scope_name: None,
+            from_pubkey: (payload_type == ADVERT).then(|| ORIGIN.into()),
+            observations,
+        }
+    }
+
+    fn store() -> Store {
+        let store = Store::new();
+        store.merge(PreparedChunk::from_rows(&[
+            // Too old for the window.
+            tx(1, 5, vec![obs(1, 1, 7, T0 - 10, 1.0, r#"["A1","E9"]"#)]),
+            // Our node repeated an advert first; observer 7 heard it from us.
+            tx(2, ADVERT, vec![obs(2, 2, 7, T0 + 1, 4.0, r#"["E9"]"#)]),
+            // Mid-path: A1 before us, B2 after; a second sighting without us.
+            tx(
+                3,
+                5,
+                vec![
+                    obs(3, 3, 8, T0 + 2, -2.0, r#"["a1","e9","b2"]"#),
+                    obs(4, 3, 7, T0 + 3, 3.0, r#"["A1"]"#),
+                ],
+            ),
+            // Last hop again for observer 7, SNR 6.
+            tx(4, 5, vec![obs(5, 4, 7, T0 + 4, 6.0, r#"["A1","E9"]"#)]),
+            // A trace's path is its planned route.
+            tx(5, 9, vec![obs(6, 5, 7, T0 + 5, 1.0, r#"["A1","E9"]"#)]),
+        ]));
+        store
+    }
+
+    #[test]
+    fn counts_who_the_node_hears_and_who_hears_it() {
+        let scan = store().reach_scan(&["e9".into()], T0, 100);
+        assert_eq!(scan.relay_observations, 3);
+        assert!(!scan.truncated);
+        assert_eq!(
+            scan.we_hear,
+            vec![
+                (ReachPeer::Node(ORIGIN.into()), 1),
+                (ReachPeer::Hop("a1".into()), 2),
+            ]
+        );
+        assert_eq!(scan.they_hear, vec![(ReachPeer::Hop("b2".into()), 1)]);
+        assert_eq!(
+            scan.observers,
+            vec![ReachObserver {
+                observer_idx: 7,
+                count: 2,
+                avg_snr: Some(5.0),
+            }]
+        );
+    }
+
+    #[test]
+    fn the_row_cap_keeps_the_newest_and_says_so() {
+        let scan = store().reach_scan(&["e9".into()], T0, 1);
+        assert_eq!(scan.relay_observations, 1);
+        assert!(scan.truncated);
+        // The newest transmission holding the token is tx 4 (observer 7, last hop).
+        assert_eq!(scan.observers.len(), 1);
+        assert_eq!(scan.we_hear, vec![(ReachPeer::Hop("a1".into()), 1)]);
+        // Unknown tokens find nothing.
+        assert_eq!(
+            store().reach_scan(&["ff".into()], T0, 10),
+            ReachScan::default()
+        );
+    }
+}
