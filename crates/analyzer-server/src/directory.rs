@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use analyzer_db::{NodeRow, ObserverRow};
+use analyzer_store::NodeKeys;
 
 /// Age after which a snapshot is reloaded even without a change notice.
 pub const MAX_AGE: Duration = Duration::from_secs(10);
@@ -117,6 +118,87 @@ impl NodeDir {
         self.rows
             .iter()
             .filter(move |r| r.public_key.starts_with(&prefix))
+    }
+}
+
+/// Hop prefix lengths (hex characters) looked up in the path-hop index: 1 to 4 bytes.
+pub(crate) const HOP_LENGTHS: [usize; 4] = [2, 4, 6, 8];
+
+/// Repeaters and rooms forward packets (and so appear as path hops); they use the
+/// infrastructure health thresholds. `room_server` is accepted as a spelling of `room`
+/// (the reference gives it the companion thresholds although it relays, analytics.md §8.10).
+pub(crate) fn is_infra(role: Option<&str>) -> bool {
+    role.is_some_and(|r| {
+        ["repeater", "room", "room_server"]
+            .iter()
+            .any(|x| r.trim().eq_ignore_ascii_case(x))
+    })
+}
+
+/// Which known relaying nodes each short key prefix could name.
+pub(crate) struct RelayIndex {
+    /// Prefix (lower-case, 2..8 hex) → number of repeaters/rooms whose key starts with it,
+    /// and the row index of the last one.
+    prefixes: HashMap<String, (usize, usize)>,
+}
+
+impl RelayIndex {
+    pub(crate) fn new(nodes: &NodeDir) -> Self {
+        let mut prefixes: HashMap<String, (usize, usize)> = HashMap::new();
+        for (i, row) in nodes.rows().iter().enumerate() {
+            if !is_infra(row.role.as_deref()) {
+                continue;
+            }
+            for len in HOP_LENGTHS {
+                if let Some(p) = row.public_key.get(..len) {
+                    let e = prefixes.entry(p.to_owned()).or_insert((0, i));
+                    e.0 += 1;
+                    e.1 = i;
+                }
+            }
+        }
+        Self { prefixes }
+    }
+
+    /// The hops that may be attributed to `row`: its key prefixes no other relaying node
+    /// shares; none when it does not relay.
+    pub(crate) fn hops_of(&self, row: &NodeRow) -> Vec<String> {
+        if !is_infra(row.role.as_deref()) {
+            return Vec::new();
+        }
+        HOP_LENGTHS
+            .iter()
+            .filter_map(|&len| row.public_key.get(..len))
+            .filter(|p| self.prefixes.get(*p).is_some_and(|&(n, _)| n == 1))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The one relaying node a hop names, if exactly one does.
+    pub(crate) fn unique<'a>(&self, nodes: &'a NodeDir, hop: &str) -> Option<&'a NodeRow> {
+        let hop: std::borrow::Cow<'_, str> = if hop.bytes().any(|b| b.is_ascii_uppercase()) {
+            hop.to_ascii_lowercase().into()
+        } else {
+            hop.into()
+        };
+        if hop.len() > 8 {
+            let mut it = nodes
+                .with_prefix(&hop)
+                .filter(|r| is_infra(r.role.as_deref()));
+            let first = it.next()?;
+            return it.next().is_none().then_some(first);
+        }
+        match self.prefixes.get(hop.as_ref()) {
+            Some(&(1, i)) => nodes.rows().get(i),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn keys(&self, row: &NodeRow) -> NodeKeys {
+        NodeKeys {
+            pubkey: row.public_key.clone(),
+            hops: self.hops_of(row),
+        }
     }
 }
 

@@ -69,6 +69,16 @@ impl ApiError {
         }
     }
 
+    /// 500 with a message the reference gives for a failed computation (`message` must not
+    /// carry internals); the cause is logged.
+    pub fn internal_with(message: &str, cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "{message}");
+        Self {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: message.into(),
+        }
+    }
+
     /// The status code.
     pub fn status(&self) -> StatusCode {
         self.status

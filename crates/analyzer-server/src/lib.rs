@@ -8,6 +8,7 @@
 mod assets;
 mod directory;
 mod error;
+mod neighbors;
 mod params;
 mod perf;
 mod process;

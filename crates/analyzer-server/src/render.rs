@@ -105,6 +105,13 @@ pub fn observation(v: &ObservationView, p: &PacketSummary, observers: &ObserverD
     o
 }
 
+/// Rounds to `places` decimals, half away from zero (the reference truncates negatives
+/// toward zero after adding 0.5, so -1.26 became -1.2; we give -1.3).
+pub(crate) fn round(v: f64, places: i32) -> f64 {
+    let f = 10f64.powi(places);
+    (v * f).round() / f
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,6 +13,7 @@ use meshcore_wire::Decoder;
 
 use crate::directory::{Cached, NodeDir, ObserverDir};
 use crate::error::ApiError;
+use crate::neighbors::NeighborGraph;
 use crate::ws::LiveHub;
 
 /// A storage reader shared by handlers. Readers are not `Sync` (a SQLite connection is not),
@@ -134,6 +135,8 @@ pub(crate) struct Inner {
     pub observers: tokio::sync::Mutex<Option<Cached<ObserverDir>>>,
     /// Snapshot of the nodes table.
     pub nodes: tokio::sync::Mutex<Option<Cached<NodeDir>>>,
+    /// The resolved neighbour graph, shared until [`crate::neighbors::MAX_AGE`] old.
+    pub neighbor_graph: tokio::sync::Mutex<Option<Arc<NeighborGraph>>>,
     /// Set when ingestion wrote an observer the snapshot may lack.
     pub observers_changed: AtomicBool,
     /// Set when ingestion wrote a node (an advert) the snapshot may lack.
@@ -256,6 +259,7 @@ impl AppStateBuilder {
                 live: LiveHub::new(),
                 observers: tokio::sync::Mutex::new(None),
                 nodes: tokio::sync::Mutex::new(None),
+                neighbor_graph: tokio::sync::Mutex::new(None),
                 observers_changed: AtomicBool::new(false),
                 nodes_changed: AtomicBool::new(false),
                 clock: self
@@ -386,6 +390,29 @@ impl AppState {
             loaded_at: Instant::now(),
         });
         Ok(value)
+    }
+
+    /// The neighbour graph, rebuilt on the blocking pool when older than
+    /// [`crate::neighbors::MAX_AGE`]; concurrent callers share one rebuild.
+    pub(crate) async fn neighbor_graph(&self) -> Result<Arc<NeighborGraph>, ApiError> {
+        let mut slot = self.inner.neighbor_graph.lock().await;
+        if let Some(graph) = slot
+            .as_ref()
+            .filter(|g| g.built_at.elapsed() < crate::neighbors::MAX_AGE)
+        {
+            return Ok(graph.clone());
+        }
+        let (nodes, observers) = (self.nodes().await?, self.observers().await?);
+        let since = crate::neighbors::window_start(self.config(), self.now());
+        let store = self.store().clone();
+        let graph = Arc::new(
+            crate::params::blocking(move || {
+                NeighborGraph::build(&store, &nodes, &observers, since)
+            })
+            .await?,
+        );
+        *slot = Some(graph.clone());
+        Ok(graph)
     }
 
     /// Runs `query` against the storage reader on the blocking pool. Errors become a 500

@@ -130,6 +130,22 @@ impl FlatLists {
     pub(crate) fn allocated_bytes(&self) -> usize {
         (self.data.capacity() + self.ends.capacity()) * 4
     }
+
+    /// Number of lists.
+    pub(crate) fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Every list in index order (one sequential pass over the storage).
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &[u32]> + '_ {
+        let mut start = 0usize;
+        self.ends.iter().map(move |&end| {
+            let end = end as usize;
+            let list = self.data.get(start.min(end)..end).unwrap_or(&[]);
+            start = end;
+            list
+        })
+    }
 }
 
 /// A full-width table hash from 32 hash bits (the table uses both the low and the high

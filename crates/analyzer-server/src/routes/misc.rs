@@ -28,7 +28,7 @@ use utoipa_axum::routes;
 use crate::error::ApiError;
 use crate::params::check_api_key;
 use crate::params::{Params, param};
-use crate::render;
+use crate::render::{self, round};
 use crate::state::AppState;
 
 /// The routes of this module.
@@ -42,12 +42,6 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(audio_lab_buckets))
         .routes(routes!(dropped_packets))
         .routes(routes!(backup))
-}
-
-/// Rounds to `places` decimals.
-fn round(v: f64, places: i32) -> f64 {
-    let f = 10f64.powi(places);
-    (v * f).round() / f
 }
 
 // ---------------------------------------------------------------------------------------

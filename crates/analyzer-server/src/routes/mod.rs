@@ -30,6 +30,7 @@ mod misc;
 mod nodes;
 mod observers;
 mod packets;
+mod reach;
 mod system;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -111,6 +112,7 @@ pub(crate) fn api() -> OpenApiRouter<AppState> {
         .merge(system::routes())
         .merge(packets::routes())
         .merge(nodes::routes())
+        .merge(reach::routes())
         .merge(observers::routes())
         .merge(channels::routes())
         .merge(config::routes())

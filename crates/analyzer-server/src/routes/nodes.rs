@@ -18,8 +18,8 @@
 //! Not built here (they need features that do not exist yet): the graph-based usefulness
 //! axes of the node row (`bridge_score`, `coverage_score`, `redundancy_score`, and so the
 //! composite `usefulness_score` and `usefulness_grade`: neighbour graph and recomputers),
-//! `clockSkew` in node analytics, `/api/nodes/{pk}/reach` (its importance rank needs the
-//! neighbour graph), neighbours, battery, clock skew, rx-coverage and `/api/resolve-hops`.
+//! `clockSkew` in node analytics, neighbours, clock skew, rx-coverage and
+//! `/api/resolve-hops` (hop resolution). `/api/nodes/{pk}/reach` is in `reach.rs`.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -37,11 +37,11 @@ use serde_json::{Map, Value, json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::directory::{NodeDir, ObserverDir};
+use crate::directory::{NodeDir, ObserverDir, RelayIndex, is_infra};
 use crate::error::ApiError;
 use crate::params;
 use crate::params::{Params, blocking, param};
-use crate::render::{self, Object};
+use crate::render::{self, Object, round};
 use crate::state::AppState;
 
 /// Recent adverts on the node detail, recent packets on node health.
@@ -54,8 +54,6 @@ const MAX_PATHS: usize = 50;
 const MAX_PEERS: usize = 20;
 /// Window of the hash-size fields and of `flood_advert_count_7d`: seven days.
 const WEEK_SECS: i64 = 7 * 86_400;
-/// Hop prefix lengths (hex characters) looked up in the path-hop index: 1 to 4 bytes.
-const HOP_LENGTHS: [usize; 4] = [2, 4, 6, 8];
 /// `/api/nodes/{pk}` treats 8 to 63 characters as a key prefix.
 const MIN_KEY_PREFIX: usize = 8;
 /// `/api/nodes/resolve` needs at least this many hex characters.
@@ -81,7 +79,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
 // Shared pieces: visibility, roles, hop attribution, node lookup, the node row.
 
 /// True when the API must not show this node (blacklisted key or hidden name prefix).
-fn is_hidden(config: &Config, row: &NodeRow) -> bool {
+pub(super) fn is_hidden(config: &Config, row: &NodeRow) -> bool {
     let key = row.public_key.as_str();
     config
         .node_blacklist
@@ -94,80 +92,6 @@ fn is_hidden(config: &Config, row: &NodeRow) -> bool {
                 .filter(|p| !p.is_empty())
                 .any(|p| name.starts_with(p.as_str()))
         })
-}
-
-/// Repeaters and rooms forward packets (and so appear as path hops); they use the
-/// infrastructure health thresholds. `room_server` is accepted as a spelling of `room`
-/// (the reference gives it the companion thresholds although it relays, analytics.md §8.10).
-fn is_infra(role: Option<&str>) -> bool {
-    role.is_some_and(|r| {
-        ["repeater", "room", "room_server"]
-            .iter()
-            .any(|x| r.trim().eq_ignore_ascii_case(x))
-    })
-}
-
-/// Which known relaying nodes each short key prefix could name.
-struct RelayIndex {
-    /// Prefix (lower-case, 2..8 hex) → number of repeaters/rooms whose key starts with it,
-    /// and the row index of the last one.
-    prefixes: HashMap<String, (usize, usize)>,
-}
-
-impl RelayIndex {
-    fn new(nodes: &NodeDir) -> Self {
-        let mut prefixes: HashMap<String, (usize, usize)> = HashMap::new();
-        for (i, row) in nodes.rows().iter().enumerate() {
-            if !is_infra(row.role.as_deref()) {
-                continue;
-            }
-            for len in HOP_LENGTHS {
-                if let Some(p) = row.public_key.get(..len) {
-                    let e = prefixes.entry(p.to_owned()).or_insert((0, i));
-                    e.0 += 1;
-                    e.1 = i;
-                }
-            }
-        }
-        Self { prefixes }
-    }
-
-    /// The hops that may be attributed to `row`: its key prefixes no other relaying node
-    /// shares; none when it does not relay.
-    fn hops_of(&self, row: &NodeRow) -> Vec<String> {
-        if !is_infra(row.role.as_deref()) {
-            return Vec::new();
-        }
-        HOP_LENGTHS
-            .iter()
-            .filter_map(|&len| row.public_key.get(..len))
-            .filter(|p| self.prefixes.get(*p).is_some_and(|&(n, _)| n == 1))
-            .map(str::to_owned)
-            .collect()
-    }
-
-    /// The one relaying node a hop names, if exactly one does.
-    fn unique<'a>(&self, nodes: &'a NodeDir, hop: &str) -> Option<&'a NodeRow> {
-        let hop = hop.to_ascii_lowercase();
-        if hop.len() > 8 {
-            let mut it = nodes
-                .with_prefix(&hop)
-                .filter(|r| is_infra(r.role.as_deref()));
-            let first = it.next()?;
-            return it.next().is_none().then_some(first);
-        }
-        match self.prefixes.get(&hop) {
-            Some(&(1, i)) => nodes.rows().get(i),
-            _ => None,
-        }
-    }
-
-    fn keys(&self, row: &NodeRow) -> NodeKeys {
-        NodeKeys {
-            pubkey: row.public_key.clone(),
-            hops: self.hops_of(row),
-        }
-    }
 }
 
 /// The visible node a path segment names: the exact key, else (8 to 63 characters) the
@@ -404,13 +328,6 @@ fn midnight(now: i64) -> i64 {
 fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
     let (sum, n) = values.fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
     (n > 0).then(|| sum / n as f64)
-}
-
-/// Rounds to `places` decimals, half away from zero (the reference truncates negatives
-/// toward zero after adding 0.5, so -1.26 became -1.2; we give -1.3).
-fn round(v: f64, places: i32) -> f64 {
-    let f = 10f64.powi(places);
-    (v * f).round() / f
 }
 
 /// Per-observer aggregate over a node's transmissions, grouped by the best observation's

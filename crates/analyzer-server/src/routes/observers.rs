@@ -25,7 +25,7 @@ use utoipa_axum::routes;
 use crate::directory::{NodeDir, ObserverDir};
 use crate::error::ApiError;
 use crate::params::{Params, param};
-use crate::render::{self, Object};
+use crate::render::{self, Object, round};
 use crate::state::AppState;
 
 /// The observers routes.
@@ -214,8 +214,8 @@ async fn metrics_summary(
         }
         let floors: Vec<f64> = group.iter().filter_map(|m| m.noise_floor).collect();
         let max = floors.iter().copied().reduce(f64::max);
-        let avg =
-            (!floors.is_empty()).then(|| round2(floors.iter().sum::<f64>() / floors.len() as f64));
+        let avg = (!floors.is_empty())
+            .then(|| round(floors.iter().sum::<f64>() / floors.len() as f64, 2));
         let mut o = Object::new();
         o.insert("observer_id".into(), json!(id));
         o.insert(
@@ -604,7 +604,10 @@ fn with_deltas(samples: &[ObserverMetricRow], bucket: i64) -> (Vec<Value>, Vec<S
                 if !reboot {
                     let pct = |a: Option<i64>, b: Option<i64>| {
                         let delta = b? - a?;
-                        Some(round2((100.0 * delta as f64 / dt as f64).clamp(0.0, 100.0)))
+                        Some(round(
+                            (100.0 * delta as f64 / dt as f64).clamp(0.0, 100.0),
+                            2,
+                        ))
                     };
                     rates.0 = pct(p.tx_air_secs, m.tx_air_secs);
                     rates.1 = pct(p.rx_air_secs, m.rx_air_secs);
@@ -613,7 +616,7 @@ fn with_deltas(samples: &[ObserverMetricRow], bucket: i64) -> (Vec<Value>, Vec<S
                         let received = m.packets_recv? - p.packets_recv?;
                         let denominator = received + errors;
                         (denominator > 0)
-                            .then(|| round2(100.0 * errors as f64 / denominator as f64))
+                            .then(|| round(100.0 * errors as f64 / denominator as f64, 2))
                     })();
                 }
             }
@@ -629,10 +632,6 @@ fn with_deltas(samples: &[ObserverMetricRow], bucket: i64) -> (Vec<Value>, Vec<S
         prev = t.map(|t| (t, m));
     }
     (metrics, reboots)
-}
-
-fn round2(v: f64) -> f64 {
-    (v * 100.0).round() / 100.0
 }
 
 #[cfg(test)]

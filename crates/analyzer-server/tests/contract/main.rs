@@ -10,5 +10,6 @@ mod misc;
 mod nodes;
 mod observers;
 mod packets;
+mod reach;
 mod system;
 mod ws;

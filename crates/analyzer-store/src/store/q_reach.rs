@@ -59,66 +59,48 @@ impl Store {
         let mut ids: Vec<u32> = tokens.iter().filter_map(|t| data.strings.get(t)).collect();
         ids.sort_unstable();
         ids.dedup();
-        let mut txs: Vec<(i64, u32)> = ids
+        let mut slots: Vec<u32> = ids
             .iter()
             .filter_map(|id| data.by_hop.get(id))
             .flatten()
-            .filter_map(|&slot| data.tx(slot).map(|tx| (tx.id, slot)))
+            .copied()
             .collect();
-        txs.sort_unstable_by_key(|&(id, _)| Reverse(id));
-        txs.dedup();
-        let mut we: HashMap<(bool, u32), u32> = HashMap::new();
-        let mut they: HashMap<u32, u32> = HashMap::new();
-        // Observer → (count, SNR sum in hundredths, SNRs).
-        let mut observers: HashMap<u32, (u32, i64, u32)> = HashMap::new();
-        let mut scan = ReachScan::default();
-        'txs: for (_, slot) in txs {
-            let Some(tx) = data.tx(slot) else { continue };
-            if tx.payload_type == TRACE || tx.last_seen < since {
-                continue;
-            }
-            let originator =
-                (tx.payload_type == ADVERT && tx.from_pubkey != NONE).then_some(tx.from_pubkey);
-            for o in &tx.obs {
-                if i64::from(o.timestamp) < since {
-                    continue;
-                }
-                let hops = data.hops_of(o.path);
-                let mut hit = false;
-                for (i, hop) in hops.iter().enumerate() {
-                    if ids.binary_search(hop).is_err() {
-                        continue;
-                    }
-                    if !hit {
-                        if scan.relay_observations == max_rows {
-                            scan.truncated = true;
-                            break 'txs;
-                        }
-                        scan.relay_observations += 1;
-                        hit = true;
-                    }
-                    let before = match i.checked_sub(1) {
-                        Some(p) => Some((false, hops[p])),
-                        None => originator.map(|n| (true, n)),
-                    };
-                    if let Some(key) = before {
-                        *we.entry(key).or_default() += 1;
-                    }
-                    match hops.get(i + 1) {
-                        Some(&next) => *they.entry(next).or_default() += 1,
-                        None if o.observer != NONE => {
-                            let e = observers.entry(o.observer).or_default();
-                            e.0 += 1;
-                            if o.snr != NO_CENTI {
-                                e.1 += i64::from(o.snr);
-                                e.2 += 1;
-                            }
-                        }
-                        None => {}
-                    }
+        slots.sort_unstable();
+        slots.dedup();
+        // Which paths hold a token, from one sequential pass over every path's hops: the
+        // scan then reads the hops only of the observations that match, instead of one
+        // random lookup per observation.
+        let mut marked = vec![0u64; data.path_hops.len().div_ceil(64)];
+        if !ids.is_empty() {
+            for (p, hops) in data.path_hops.iter().enumerate() {
+                if hops.iter().any(|h| ids.binary_search(h).is_ok()) {
+                    marked[p / 64] |= 1 << (p % 64);
                 }
             }
         }
+        let scan = Tally::new(&data, &ids, &marked, since, max_rows);
+        // Slot order reads memory nearly in sequence; it gives the whole answer unless the
+        // cap stops it, and only then does the order matter: rescan newest first.
+        let mut tally = scan.run(slots.iter().copied());
+        if tally.truncated {
+            let mut by_id: Vec<(i64, u32)> = slots
+                .iter()
+                .filter_map(|&slot| data.tx(slot).map(|tx| (tx.id, slot)))
+                .collect();
+            by_id.sort_unstable_by_key(|&(id, _)| Reverse(id));
+            tally = scan.run(by_id.into_iter().map(|(_, slot)| slot));
+        }
+        let Counts {
+            we,
+            they,
+            observers,
+            ..
+        } = tally;
+        let mut scan = ReachScan {
+            relay_observations: tally.relay_observations,
+            truncated: tally.truncated,
+            ..ReachScan::default()
+        };
         let text = |id: u32| data.strings.resolve(id).to_owned();
         scan.we_hear = we
             .into_iter()
@@ -149,6 +131,108 @@ impl Store {
             .collect();
         scan.observers.sort_unstable_by_key(|o| o.observer_idx);
         scan
+    }
+}
+
+/// What one pass of a reach scan reads with.
+struct Tally<'a> {
+    data: &'a StoreData,
+    /// Token string ids, sorted.
+    ids: &'a [u32],
+    /// Bit per path id: the path holds a token.
+    marked: &'a [u64],
+    since: UnixSecs,
+    cap: usize,
+}
+
+/// What one pass counted.
+#[derive(Default)]
+struct Counts {
+    /// (is an originator's key, string id) → sightings.
+    we: HashMap<(bool, u32), u32>,
+    they: HashMap<u32, u32>,
+    /// Observer → (count, SNR sum in hundredths, SNRs).
+    observers: HashMap<u32, (u32, i64, u32)>,
+    relay_observations: usize,
+    truncated: bool,
+}
+
+impl<'a> Tally<'a> {
+    fn new(
+        data: &'a StoreData,
+        ids: &'a [u32],
+        marked: &'a [u64],
+        since: UnixSecs,
+        cap: usize,
+    ) -> Self {
+        Self {
+            data,
+            ids,
+            marked,
+            since,
+            cap,
+        }
+    }
+
+    fn holds_token(&self, path: u32) -> bool {
+        self.marked
+            .get(path as usize / 64)
+            .is_some_and(|w| w & (1 << (path % 64)) != 0)
+    }
+
+    /// Counts the transmissions of `slots` in that order until the cap.
+    fn run(&self, slots: impl Iterator<Item = u32>) -> Counts {
+        let mut c = Counts::default();
+        'txs: for slot in slots {
+            let Some(tx) = self.data.tx(slot) else {
+                continue;
+            };
+            if tx.payload_type == TRACE || tx.last_seen < self.since {
+                continue;
+            }
+            let originator =
+                (tx.payload_type == ADVERT && tx.from_pubkey != NONE).then_some(tx.from_pubkey);
+            for o in &tx.obs {
+                if i64::from(o.timestamp) < self.since || !self.holds_token(o.path) {
+                    continue;
+                }
+                let hops = self.data.hops_of(o.path);
+                let mut hit = false;
+                for (i, hop) in hops.iter().enumerate() {
+                    if self.ids.binary_search(hop).is_err() {
+                        continue;
+                    }
+                    if !hit {
+                        if c.relay_observations == self.cap {
+                            c.truncated = true;
+                            break 'txs;
+                        }
+                        c.relay_observations += 1;
+                        hit = true;
+                    }
+                    let before = match i.checked_sub(1) {
+                        Some(p) => Some((false, hops[p])),
+                        None => originator.map(|n| (true, n)),
+                    };
+                    if let Some(key) = before {
+                        *c.we.entry(key).or_default() += 1;
+                    }
+                    match hops.get(i + 1) {
+                        Some(&next) => *c.they.entry(next).or_default() += 1,
+                        None if o.observer != NONE => {
+                            let e = c.observers.entry(o.observer).or_default();
+                            e.0 += 1;
+                            if o.snr != NO_CENTI {
+                                e.1 += i64::from(o.snr);
+                                e.2 += 1;
+                            }
+                        }
+                        None => {}
+                    }
+                }
+            }
+        }
+        c
     }
 }
 
