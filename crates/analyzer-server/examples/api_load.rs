@@ -135,6 +135,8 @@ async fn main() {
     assert!(!hashes.is_empty(), "the server has no packets: {packets}");
     let nodes = get_json(&client, &format!("{base}/api/nodes?limit=50")).await;
     let keys = first_str(&nodes, "nodes", "public_key", 20);
+    let repeaters = get_json(&client, &format!("{base}/api/nodes?limit=20&role=repeater")).await;
+    let repeater_keys = first_str(&repeaters, "nodes", "public_key", 20);
     let observers = get_json(&client, &format!("{base}/api/observers")).await;
     let observer_ids = first_str(&observers, "observers", "id", 10);
     let channels = get_json(&client, &format!("{base}/api/channels")).await;
@@ -219,6 +221,13 @@ async fn main() {
                 "GET /api/nodes/{key}/analytics".into(),
                 keys.iter()
                     .map(|k| format!("/api/nodes/{k}/analytics"))
+                    .collect(),
+            ),
+            (
+                "GET /api/nodes/{repeater}/reach".into(),
+                repeater_keys
+                    .iter()
+                    .map(|k| format!("/api/nodes/{k}/reach"))
                     .collect(),
             ),
             ("GET /api/observers".into(), vec!["/api/observers".into()]),
