@@ -1,7 +1,7 @@
 //! The neighbour graph: who has been heard directly by whom, as undirected edges between
 //! full keys.
 //!
-//! It is built from the store's neighbour evidence ([`Store::for_each_neighbor_evidence`])
+//! It is built from the store's neighbour evidence ([`Store::neighbor_evidence`])
 //! by resolving each hop to the one relaying node it names ([`RelayIndex::unique`]);
 //! evidence whose hop names several relays or none is left out, as the reference's
 //! persisted builder does (ingest.md §5.1). Observers are identified by their id, which is
@@ -69,34 +69,32 @@ impl NeighborGraph {
             degree: Vec::new(),
             built_at: Instant::now(),
         };
-        let observer_key = |idx: i64| -> Option<String> {
-            observers
-                .by_idx(idx)
-                .map(|o| o.id.trim().to_ascii_lowercase())
-                .filter(|id| !id.is_empty())
-        };
-        // Observer ids resolved once each (there are few).
-        let mut observer_keys: HashMap<i64, Option<String>> = HashMap::new();
-        store.for_each_neighbor_evidence(since, |e| {
-            let mut end = |end: EvidenceEnd<'_>| -> Option<u32> {
+        // Copied out under a short read lock; everything below runs without it.
+        let evidence = store.neighbor_evidence(since);
+        // Each text resolved once, as a full key and as a hop.
+        let mut as_node: Vec<Option<Option<u32>>> = vec![None; evidence.texts.len()];
+        let mut as_hop: Vec<Option<Option<u32>>> = vec![None; evidence.texts.len()];
+        let mut as_observer: HashMap<i64, Option<u32>> = HashMap::new();
+        for e in &evidence.items {
+            let mut end = |end: EvidenceEnd| -> Option<u32> {
                 match end {
-                    EvidenceEnd::Node(key) => Some(graph.intern(key)),
-                    EvidenceEnd::Hop(hop) => relay
-                        .unique(nodes, hop)
-                        .map(|row| row.public_key.clone())
-                        .map(|key| graph.intern(&key)),
-                    EvidenceEnd::Observer(idx) => observer_keys
-                        .entry(idx)
-                        .or_insert_with(|| observer_key(idx))
-                        .clone()
-                        .map(|key| graph.intern(&key)),
+                    EvidenceEnd::Node(i) => *as_node[i as usize]
+                        .get_or_insert_with(|| Some(graph.intern(evidence.text(i)))),
+                    EvidenceEnd::Hop(i) => *as_hop[i as usize].get_or_insert_with(|| {
+                        let row = relay.unique(nodes, evidence.text(i))?;
+                        Some(graph.intern(&row.public_key))
+                    }),
+                    EvidenceEnd::Observer(idx) => *as_observer.entry(idx).or_insert_with(|| {
+                        let id = observers.by_idx(idx)?.id.trim().to_ascii_lowercase();
+                        (!id.is_empty()).then(|| graph.intern(&id))
+                    }),
                 }
             };
             let (Some(a), Some(b)) = (end(e.known), end(e.other)) else {
-                return;
+                continue;
             };
             if a == b {
-                return;
+                continue;
             }
             let edge = graph.edges.entry((a.min(b), a.max(b))).or_insert(Edge {
                 count: 0,
@@ -104,12 +102,19 @@ impl NeighborGraph {
             });
             edge.count += u64::from(e.count);
             edge.last_seen = edge.last_seen.max(e.last_seen);
-        });
+        }
         graph.degree = vec![0; graph.keys.len()];
         for &(a, b) in graph.edges.keys() {
             graph.degree[a as usize] += 1;
             graph.degree[b as usize] += 1;
         }
+        tracing::debug!(
+            evidence = evidence.items.len(),
+            edges = graph.edges.len(),
+            endpoints = graph.keys.len(),
+            ms = graph.built_at.elapsed().as_secs_f64() * 1000.0,
+            "neighbour graph built"
+        );
         graph
     }
 

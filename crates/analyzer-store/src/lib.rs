@@ -19,7 +19,7 @@ pub mod store;
 pub use load::{
     HotLoaded, LoadConfig, LoadError, LoadHooks, LoadState, MIN_COVERAGE, StartupLoader,
 };
-pub use store::neighbors::{EvidenceEnd, NeighborEvidenceItem};
+pub use store::neighbors::{EvidenceEnd, NeighborEvidenceItem, NeighborEvidenceSnapshot};
 pub use store::q_bulk::{NodeHealthSummary, ObserverHealth};
 pub use store::q_channels::{ChannelMessagePage, ChannelMessageRef, ChannelSummary};
 pub use store::q_nodes::{

@@ -12,7 +12,7 @@
 //!
 //! Hops are short key prefixes, and which node a prefix names depends on the node table
 //! of the moment, so the evidence is kept *unresolved*, keyed by the known endpoint and
-//! the hop text, and resolved when read ([`Store::for_each_neighbor_evidence`]). That
+//! the hop text, and resolved when read ([`Store::neighbor_evidence`]). That
 //! makes the evidence independent of the order observations arrive in (the startup fill
 //! brings older ones after newer ones) and of when a node's advert was first heard. The
 //! map grows with distinct (endpoint, hop) pairs, not with traffic, and outlives the
@@ -135,25 +135,25 @@ impl NeighborEvidence {
     }
 }
 
-/// One end of a piece of neighbour evidence, as [`Store::for_each_neighbor_evidence`]
-/// gives it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EvidenceEnd<'a> {
-    /// A node by its full public key (lower case): an ADVERT's originator.
-    Node(&'a str),
+/// One end of a piece of neighbour evidence in a [`NeighborEvidenceSnapshot`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EvidenceEnd {
+    /// A node by its full public key (lower case): an ADVERT's originator. The key is
+    /// `texts[i]` of the snapshot.
+    Node(u32),
     /// An observer by its key (`observations.observer_idx`).
     Observer(i64),
-    /// A path hop (lower-case hex key prefix) still to be resolved to a node.
-    Hop(&'a str),
+    /// A path hop (lower-case hex key prefix, `texts[i]`) still to be resolved to a node.
+    Hop(u32),
 }
 
 /// Sightings of a radio link between two ends.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct NeighborEvidenceItem<'a> {
+pub struct NeighborEvidenceItem {
     /// The end the sighting named in full (an originator or an observer).
-    pub known: EvidenceEnd<'a>,
+    pub known: EvidenceEnd,
     /// The other end: an observer (for a zero-hop advert) or a hop.
-    pub other: EvidenceEnd<'a>,
+    pub other: EvidenceEnd,
     /// Observations supporting the link.
     pub count: u32,
     /// Oldest supporting observation.
@@ -164,36 +164,60 @@ pub struct NeighborEvidenceItem<'a> {
     pub avg_snr: Option<f64>,
 }
 
+/// The neighbour evidence copied out of the store: each distinct key or hop text once,
+/// and the items referring to them by index.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NeighborEvidenceSnapshot {
+    /// Keys and hops, each once.
+    pub texts: Vec<String>,
+    /// The evidence.
+    pub items: Vec<NeighborEvidenceItem>,
+}
+
+impl NeighborEvidenceSnapshot {
+    /// The text of a [`EvidenceEnd::Node`] or [`EvidenceEnd::Hop`] index.
+    pub fn text(&self, i: u32) -> &str {
+        self.texts.get(i as usize).map_or("", String::as_str)
+    }
+}
+
 impl Store {
-    /// Calls `f` with every piece of neighbour evidence last seen at or after `since`,
-    /// under the read lock (so `f` should only accumulate). Hops are given as text for the
-    /// caller to resolve with its node table.
-    pub fn for_each_neighbor_evidence(
-        &self,
-        since: UnixSecs,
-        mut f: impl FnMut(NeighborEvidenceItem<'_>),
-    ) {
+    /// The neighbour evidence last seen at or after `since`. The read lock is held only to
+    /// copy it (a few bytes per item); resolving hops is the caller's, outside the lock.
+    pub fn neighbor_evidence(&self, since: UnixSecs) -> NeighborEvidenceSnapshot {
         let data = self.read();
-        let node = |id: u32| Some(EvidenceEnd::Node(data.strings.resolve(id)));
-        let hop = |id: u32| Some(EvidenceEnd::Hop(data.strings.resolve(id)));
-        let observer = |g: u32| data.observers.resolve(g).map(EvidenceEnd::Observer);
+        let mut snapshot = NeighborEvidenceSnapshot {
+            texts: Vec::new(),
+            items: Vec::with_capacity(data.neighbors.map.len()),
+        };
+        // Store string id → snapshot text index.
+        let mut local: HashMap<u32, u32> = HashMap::new();
+        let mut text = |id: u32| -> u32 {
+            *local.entry(id).or_insert_with(|| {
+                snapshot.texts.push(data.strings.resolve(id).to_owned());
+                u32::try_from(snapshot.texts.len() - 1).unwrap_or(u32::MAX)
+            })
+        };
         for (key, e) in &data.neighbors.map {
             if i64::from(e.last_seen) < since {
                 continue;
             }
+            let observer = |g: u32| data.observers.resolve(g).map(EvidenceEnd::Observer);
             let ends = match *key {
                 EvidenceKey::Direct {
                     node: n,
                     observer: g,
-                } => node(n).zip(observer(g)),
-                EvidenceKey::FirstHop { node: n, hop: h } => node(n).zip(hop(h)),
+                } => observer(g).map(|o| (EvidenceEnd::Node(text(n)), o)),
+                EvidenceKey::FirstHop { node: n, hop: h } => {
+                    Some((EvidenceEnd::Node(text(n)), EvidenceEnd::Hop(text(h))))
+                }
                 EvidenceKey::LastHop {
                     observer: g,
                     hop: h,
-                } => observer(g).zip(hop(h)),
+                } => observer(g).map(|o| (o, EvidenceEnd::Hop(text(h)))),
             };
             let Some((known, other)) = ends else { continue };
-            f(NeighborEvidenceItem {
+            snapshot.items.push(NeighborEvidenceItem {
                 known,
                 other,
                 count: e.count,
@@ -203,6 +227,7 @@ impl Store {
                     .then(|| e.snr_sum as f64 / f64::from(e.snr_count) / 100.0),
             });
         }
+        snapshot
     }
 
     /// Distinct pieces of neighbour evidence held.
@@ -254,22 +279,26 @@ mod tests {
 
     /// (known, other, count, first, last, snr) sorted, for comparison.
     fn evidence(store: &Store, since: i64) -> Vec<(String, String, u32, i64, i64, Option<f64>)> {
-        let text = |e: EvidenceEnd<'_>| match e {
-            EvidenceEnd::Node(k) => format!("node:{k}"),
+        let snapshot = store.neighbor_evidence(since);
+        let text = |e: EvidenceEnd| match e {
+            EvidenceEnd::Node(k) => format!("node:{}", snapshot.text(k)),
             EvidenceEnd::Observer(k) => format!("observer:{k}"),
-            EvidenceEnd::Hop(h) => format!("hop:{h}"),
+            EvidenceEnd::Hop(h) => format!("hop:{}", snapshot.text(h)),
         };
-        let mut out = Vec::new();
-        store.for_each_neighbor_evidence(since, |e| {
-            out.push((
-                text(e.known),
-                text(e.other),
-                e.count,
-                e.first_seen,
-                e.last_seen,
-                e.avg_snr,
-            ));
-        });
+        let mut out: Vec<_> = snapshot
+            .items
+            .iter()
+            .map(|e| {
+                (
+                    text(e.known),
+                    text(e.other),
+                    e.count,
+                    e.first_seen,
+                    e.last_seen,
+                    e.avg_snr,
+                )
+            })
+            .collect();
         out.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
         out
     }
