@@ -78,18 +78,29 @@ impl Store {
                 }
             }
         }
-        let scan = Tally::new(&data, &ids, &marked, since, max_rows);
+        drop(data);
+        let scan = Tally {
+            ids: &ids,
+            marked: &marked,
+            since,
+            cap: max_rows,
+        };
         // Slot order reads memory nearly in sequence; it gives the whole answer unless the
         // cap stops it, and only then does the order matter: rescan newest first.
-        let mut tally = scan.run(slots.iter().copied());
+        let mut tally = self.tally_in_chunks(&scan, &slots);
         if tally.truncated {
-            let mut by_id: Vec<(i64, u32)> = slots
-                .iter()
-                .filter_map(|&slot| data.tx(slot).map(|tx| (tx.id, slot)))
-                .collect();
+            let mut by_id: Vec<(i64, u32)> = {
+                let data = self.read();
+                slots
+                    .iter()
+                    .filter_map(|&slot| data.tx(slot).map(|tx| (tx.id, slot)))
+                    .collect()
+            };
             by_id.sort_unstable_by_key(|&(id, _)| Reverse(id));
-            tally = scan.run(by_id.into_iter().map(|(_, slot)| slot));
+            let newest_first: Vec<u32> = by_id.into_iter().map(|(_, slot)| slot).collect();
+            tally = self.tally_in_chunks(&scan, &newest_first);
         }
+        let data = self.read();
         let Counts {
             we,
             they,
@@ -134,9 +145,29 @@ impl Store {
     }
 }
 
+/// Transmissions read per hold of the read lock: a scan of a busy relay reads hundreds of
+/// thousands, and a writer (and every reader queued behind it) must not wait for all of them.
+const SCAN_CHUNK: usize = 4096;
+
+impl Store {
+    /// Runs `scan` over `slots` in order, taking the read lock once per [`SCAN_CHUNK`]
+    /// transmissions. A slot emptied or reused in between is read as it is then: the
+    /// answer is that of a live store, as any later request's would be.
+    fn tally_in_chunks(&self, scan: &Tally<'_>, slots: &[u32]) -> Counts {
+        let mut counts = Counts::default();
+        for chunk in slots.chunks(SCAN_CHUNK) {
+            let data = self.read();
+            scan.run(&data, chunk, &mut counts);
+            if counts.truncated {
+                break;
+            }
+        }
+        counts
+    }
+}
+
 /// What one pass of a reach scan reads with.
 struct Tally<'a> {
-    data: &'a StoreData,
     /// Token string ids, sorted.
     ids: &'a [u32],
     /// Bit per path id: the path holds a token.
@@ -157,34 +188,17 @@ struct Counts {
     truncated: bool,
 }
 
-impl<'a> Tally<'a> {
-    fn new(
-        data: &'a StoreData,
-        ids: &'a [u32],
-        marked: &'a [u64],
-        since: UnixSecs,
-        cap: usize,
-    ) -> Self {
-        Self {
-            data,
-            ids,
-            marked,
-            since,
-            cap,
-        }
-    }
-
+impl Tally<'_> {
     fn holds_token(&self, path: u32) -> bool {
         self.marked
             .get(path as usize / 64)
             .is_some_and(|w| w & (1 << (path % 64)) != 0)
     }
 
-    /// Counts the transmissions of `slots` in that order until the cap.
-    fn run(&self, slots: impl Iterator<Item = u32>) -> Counts {
-        let mut c = Counts::default();
-        'txs: for slot in slots {
-            let Some(tx) = self.data.tx(slot) else {
+    /// Adds the transmissions of `slots` to `c` in that order until the cap.
+    fn run(&self, data: &StoreData, slots: &[u32], c: &mut Counts) {
+        'txs: for &slot in slots {
+            let Some(tx) = data.tx(slot) else {
                 continue;
             };
             if tx.payload_type == TRACE || tx.last_seen < self.since {
@@ -196,7 +210,7 @@ impl<'a> Tally<'a> {
                 if i64::from(o.timestamp) < self.since || !self.holds_token(o.path) {
                     continue;
                 }
-                let hops = self.data.hops_of(o.path);
+                let hops = data.hops_of(o.path);
                 let mut hit = false;
                 for (i, hop) in hops.iter().enumerate() {
                     if self.ids.binary_search(hop).is_err() {
@@ -232,7 +246,6 @@ impl<'a> Tally<'a> {
                 }
             }
         }
-        c
     }
 }
 
