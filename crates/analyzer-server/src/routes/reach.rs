@@ -85,7 +85,10 @@ async fn node_reach(
         .map_err(|_| {
             ApiError::internal_with("reach computation failed", "store scan task failed")
         })?;
-    let complete = state.store().oldest_loaded().is_none_or(|t| t <= since);
+    // Memory holds the whole window once the hot load is done and nothing in the window is
+    // below what is loaded.
+    let load = state.store().load_state();
+    let complete = load.load_complete && load.oldest_loaded.is_none_or(|t| t <= since);
     let observers = state.observers().await?;
     let graph = state.neighbor_graph().await?;
 

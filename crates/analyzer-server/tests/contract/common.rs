@@ -87,6 +87,18 @@ pub fn state_over(path: &Path, config: Config, now: i64) -> AppState {
         .build()
 }
 
+/// A state over the fixture whose store has not loaded anything yet (the first moments of
+/// a startup).
+pub fn state_unloaded() -> AppState {
+    let reader: ReaderHandle = Arc::new(Mutex::new(Box::new(
+        SqliteReader::open(database(), &OpenOptions::default()).expect("reader"),
+    )));
+    AppState::builder(reader, Store::new())
+        .config(Arc::new(config()))
+        .clock(Arc::new(|| NOW))
+        .build()
+}
+
 /// The router over a fresh fixture state.
 pub fn app() -> Router {
     router(state())

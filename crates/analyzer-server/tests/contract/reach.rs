@@ -187,3 +187,14 @@ async fn reach_errors() {
         assert!(links.iter().all(|l| l["pubkey"] != repeater.as_str()));
     }
 }
+
+#[tokio::test]
+async fn during_startup_reach_says_memory_does_not_hold_the_window() {
+    let app = app();
+    let repeater = key(&nodes_with_role(&app, "repeater").await[0]);
+    let starting = router(state_unloaded());
+    let a = get(&starting, &format!("/api/nodes/{repeater}/reach")).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    assert_eq!(a.json["window"]["complete"], false);
+    assert_eq!(a.json["window"]["relay_observations"], 0);
+}
