@@ -5,8 +5,9 @@
 // recent packets and adverts, and the paths through the node.
 //
 // Data: /api/nodes/{pk}, /api/nodes/{pk}/health, /api/nodes/{pk}/paths, and (the chart, loaded
-// when it scrolls into view) /api/nodes/{pk}/analytics?days=1. Neighbours, clock skew and
-// reach are not in this API yet, so those panels of the reference are absent.
+// when it scrolls into view) /api/nodes/{pk}/analytics?days=1. Neighbours and clock skew are
+// not in this API yet, so those panels of the reference are absent; reach is its own page
+// (node-reach.js), linked from repeaters and rooms.
 
 import { h, replace } from '../dom.js';
 import { api } from '../api.js';
@@ -308,6 +309,7 @@ export function renderNode(el, pk, { compact = false, onClose, onLoaded } = {}) 
     const actions = h('div.node-actions', null,
       compact ? h('a.button.primary', { href: `#/nodes/${encodeURIComponent(key)}`, text: 'Full page →' }) : null,
       h('a.button', { href: `#/nodes/${encodeURIComponent(key)}/analytics`, text: 'Analytics' }),
+      isInfra(node.role) ? h('a.button', { href: `#/nodes/${encodeURIComponent(key)}/reach`, title: 'Radio links both ways, from the paths it relays', text: '📡 Reach' }) : null,
       h('a.button', { href: packetsLink(key), text: 'Packets' }),
       compact ? null : h('button.button', { type: 'button', text: 'Copy URL', onclick: () => copyText(`${location.origin}/#/nodes/${key}`, 'Link copied') }),
       compact ? null : h('button.button', { type: 'button', title: 'An 8-character link, short enough to send over the mesh', text: 'Copy short URL', onclick: () => copyText(`${location.origin}/#/nodes/${key.slice(0, 8)}`, 'Short link copied') }),
@@ -363,7 +365,7 @@ export function renderNode(el, pk, { compact = false, onClose, onLoaded } = {}) 
         h('p', null, h('a', { href: packetsLink(key), text: 'All packets of this node →' }))),
       section('adverts', 'Recent adverts', advertRows(nodeBody?.recentAdverts)),
       section('paths', 'Paths through this node', pathsHolder),
-      h('p.muted.small.absent-note', { text: 'Neighbours, clock skew and RF reach are not available from this server yet.' }));
+      h('p.muted.small.absent-note', { text: 'Neighbours and clock skew are not available from this server yet.' }));
     cleanups.push(activityChart(key, chartHolder));
     api(`/api/nodes/${encodeURIComponent(key)}/paths`).then((data) => {
       if (!alive) return;
@@ -402,17 +404,6 @@ export function nodePage(el, ctx) {
   };
   document.addEventListener('keydown', onKey);
   return () => { cleanup(); document.removeEventListener('keydown', onKey); };
-}
-
-/** `#/nodes/<pk>/reach`: needs the neighbour graph, which this server does not have yet. */
-export function reachPage(el, ctx) {
-  const pk = ctx.segments[0];
-  el.appendChild(h('section.node-full', null,
-    h('a.back-link', { href: `#/nodes/${encodeURIComponent(pk)}`, text: '← Node' }),
-    h('h1', { text: 'RF reach' }),
-    h('p', { text: 'Reach is computed from the neighbour graph, which this server does not provide yet.' }),
-    h('p', null, h('a', { href: `#/nodes/${encodeURIComponent(pk)}`, text: 'Back to the node' }))));
-  return () => {};
 }
 
 export { roleLabel };

@@ -19,8 +19,9 @@ import {
   ROLES, favorites, myNodes, favButton, syncClaimedIntoFavorites, thresholds, DEFAULT_THRESHOLDS,
   nodeStatus, statusExplanation, statusBadge, roleBadge, roleFromFlags, lastHeardMs,
 } from './node-common.js';
-import { renderNode, nodePage, reachPage } from './node-detail.js';
+import { renderNode, nodePage } from './node-detail.js';
 import { analyticsPage } from './node-analytics.js';
+import { reachPage } from './node-reach.js';
 
 const PAGE = 2000;
 const LIVE_BATCH_MS = 1000;
