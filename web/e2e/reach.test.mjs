@@ -34,8 +34,10 @@ const listed = await api('/api/nodes?limit=2000');
 const nodes = listed.nodes || [];
 const relays = nodes.filter((n) => (n.role === 'repeater' || n.role === 'room') && n.name !== XSS);
 let best = null;
+let xssRelay = null; // a relay that the hostile observer heard directly, if the live advert went through one
 for (const n of relays.slice(0, 80)) {
   const r = await api(`/api/nodes/${n.public_key}/reach`);
+  if (!xssRelay && (r.direct_observers.some((o) => o.observer_name === XSS) || r.links.some((l) => l.name === XSS))) xssRelay = n;
   if (!located(r.node) || !r.links.some(located)) continue;
   if (!best || r.links.length > best.r.links.length) best = { n, r };
 }
@@ -194,6 +196,14 @@ try {
     assert((await page.textContent('h1')) === XSS, `heading: ${await page.textContent('h1')}`);
     assert(await noInjectedImg(), 'an <img> was created from the name');
     assert((await page.title()).includes(XSS), 'title carries the name as text');
+    if (xssRelay) {
+      // The hostile observer in a relay's links and direct observers: text too.
+      await page.goto(reachUrl(xssRelay.public_key));
+      await page.waitForSelector('.reach-observers tbody tr', { timeout: TIMEOUT });
+      const names = await page.$$eval('.reach-observers tbody a, .reach-table .reach-name', (as) => as.map((a) => a.textContent));
+      assert(names.includes(XSS), 'the hostile observer is listed by name');
+      assert(await noInjectedImg(), 'an <img> was created from the observer name');
+    }
   });
 
   await check('reach: phone width has no sideways scroll and touch-sized controls', page, async () => {

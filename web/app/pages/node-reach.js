@@ -247,7 +247,7 @@ export function reachPage(el, ctx) {
           h('td.num.reach-bottleneck', null, tierBadge(l), h('span.bn-value', { text: fmtNum(l.bottleneck) })),
           h('td.num', { text: Number.isFinite(l.distance_km) ? fmtNum(l.distance_km, 1) : '—' })))))),
       h('p.muted.small.reach-abbr', { text: 'In: we hear it · Out: it hears us · Min: the bottleneck, the weaker of the two.' }),
-      hidden ? h('p.muted.small', { text: `${fmtNum(hidden)} one-way link${hidden === 1 ? '' : 's'} hidden by the one-way toggles above the map.` }) : null);
+      hidden ? h('p.muted.small', { text: `${fmtNum(hidden)} one-way link${hidden === 1 ? '' : 's'} hidden: turn them back on under “One-way links”.` }) : null);
   }
 
   // ---- map ----
