@@ -197,12 +197,12 @@ try {
     assert(await noInjectedImg(), 'an <img> was created from the name');
     assert((await page.title()).includes(XSS), 'title carries the name as text');
     if (xssRelay) {
-      // The hostile observer in a relay's links and direct observers: text too.
+      // The hostile node or observer in a relay's links or direct observers: text too.
       await page.goto(reachUrl(xssRelay.public_key));
-      await page.waitForSelector('.reach-observers tbody tr', { timeout: TIMEOUT });
+      await page.waitForSelector('.reach-table tbody tr', { timeout: TIMEOUT });
       const names = await page.$$eval('.reach-observers tbody a, .reach-table .reach-name', (as) => as.map((a) => a.textContent));
-      assert(names.includes(XSS), 'the hostile observer is listed by name');
-      assert(await noInjectedImg(), 'an <img> was created from the observer name');
+      assert(names.includes(XSS), 'the hostile name is listed as text');
+      assert(await noInjectedImg(), 'an <img> was created from a linked name');
     }
   });
 
