@@ -35,7 +35,9 @@ const PATH_UPPER: u8 = 2;
 /// Anything else: the hops are read from the path text.
 const PATH_MIXED: u8 = 3;
 
-/// The node identifiers a decoded payload names, as the caller defines them.
+/// The node identifiers a decoded payload names, as the caller defines them. The store
+/// keeps its results per transmission, so give a store one function (another one makes
+/// it count everything again).
 pub type DecodedNodes = fn(&str) -> Vec<String>;
 
 /// One observer's activity at or after a time, aggregated for
@@ -102,7 +104,9 @@ struct Cell {
 }
 
 impl Cell {
-    fn add(&mut self, payload_type: u8, snr: i16, ids: &[u32]) {
+    /// Counts one observation naming the node `ids`; `words`: the width of the id space
+    /// in 64-bit words, the size the node bit set grows to when it has to.
+    fn add(&mut self, payload_type: u8, snr: i16, ids: &[u32], words: usize) {
         self.n += 1;
         if payload_type != NO_U8 {
             bump(&mut self.types, payload_type);
@@ -110,7 +114,7 @@ impl Cell {
         if snr != NO_CENTI {
             bump(&mut self.snr, snr);
         }
-        set_bits(&mut self.nodes, ids);
+        set_bits(&mut self.nodes, ids, words);
     }
 
     fn heap_bytes(&self) -> usize {
@@ -127,11 +131,15 @@ fn bump<K: PartialEq + Copy>(counts: &mut Vec<(K, u32)>, key: K) {
     }
 }
 
-fn set_bits(words: &mut Vec<u64>, ids: &[u32]) {
+/// Sets the bits of `ids`, growing the set to at least `width` words (exactly, rather
+/// than doubling: a cell's set is as wide as the id space when it grew last).
+fn set_bits(words: &mut Vec<u64>, ids: &[u32], width: usize) {
     for &id in ids {
         let w = id as usize / 64;
         if words.len() <= w {
-            words.resize(w + 1, 0);
+            let target = width.max(w + 1);
+            words.reserve_exact(target - words.len());
+            words.resize(target, 0);
         }
         words[w] |= 1 << (id % 64);
     }
@@ -184,7 +192,9 @@ impl ObserverStats {
         if let Some(ids) = self.tx_nodes.get(slot as usize) {
             out.extend(ids.iter().copied().filter(|&id| id != NONE));
         }
-        if let Some(more) = self.tx_more.get(&slot) {
+        if !self.tx_more.is_empty()
+            && let Some(more) = self.tx_more.get(&slot)
+        {
             out.extend_from_slice(more);
         }
     }
@@ -312,6 +322,9 @@ impl StoreData {
             st.name_payload(slot, &parse(&tx.decoded_json));
         }
         let mut ids = std::mem::take(&mut st.scratch);
+        ids.clear();
+        st.payload_nodes(slot, &mut ids);
+        let payload = ids.len();
         for (i, o) in tx.obs.iter().enumerate().skip(from) {
             if o.observer == NONE {
                 continue;
@@ -320,9 +333,9 @@ impl StoreData {
             let listed = tx.obs[..i]
                 .iter()
                 .any(|e| e.observer != NONE && e.timestamp / HOUR as u32 == hour);
-            ids.clear();
-            st.payload_nodes(slot, &mut ids);
+            ids.truncate(payload);
             st.intern_path(paths, path_hops, strings, o.path, &mut ids);
+            let words = st.node_ids.len().div_ceil(64);
             let h = st.hours.entry(hour).or_default();
             if !listed {
                 h.slots.push(slot);
@@ -331,7 +344,7 @@ impl StoreData {
             if h.cells.len() <= g {
                 h.cells.resize_with(g + 1, Cell::default);
             }
-            h.cells[g].add(tx.payload_type, o.snr, &ids);
+            h.cells[g].add(tx.payload_type, o.snr, &ids, words);
         }
         st.scratch = ids;
     }
@@ -379,18 +392,21 @@ impl StoreData {
                 let Some(Some(tx)) = slots.get(slot as usize) else {
                     continue;
                 };
+                ids.clear();
+                st.payload_nodes(slot, &mut ids);
+                let payload = ids.len();
                 for o in &tx.obs {
                     if o.observer == NONE || o.timestamp / HOUR as u32 != hour {
                         continue;
                     }
-                    ids.clear();
-                    st.payload_nodes(slot, &mut ids);
+                    ids.truncate(payload);
                     st.intern_path(paths, path_hops, strings, o.path, &mut ids);
+                    let words = st.node_ids.len().div_ceil(64);
                     let g = o.observer as usize;
                     if h.cells.len() <= g {
                         h.cells.resize_with(g + 1, Cell::default);
                     }
-                    h.cells[g].add(tx.payload_type, o.snr, &ids);
+                    h.cells[g].add(tx.payload_type, o.snr, &ids, words);
                 }
             }
             st.scratch = ids;
@@ -558,7 +574,7 @@ fn aggregate(
             let ts = i64::from(o.timestamp);
             let b = buckets.entry(ts.div_euclid(bucket) * bucket).or_default();
             b.n += 1;
-            set_bits(&mut b.nodes, &ids);
+            set_bits(&mut b.nodes, &ids, 0);
             if tx.payload_type != NO_U8 {
                 types[usize::from(tx.payload_type)] += 1;
             }
