@@ -246,6 +246,10 @@ impl AppStateBuilder {
             )
         });
         let geo_filter = std::sync::RwLock::new(self.config.geo_filter.clone());
+        // Observer analytics are answered from aggregates the store keeps on every write
+        // from now on (what is loaded already is counted once, here).
+        self.store
+            .track_observer_analytics(crate::routes::observers::decoded_nodes);
         let csp = crate::assets::content_security_policy(&self.config.extra);
         AppState {
             inner: Arc::new(Inner {

@@ -46,6 +46,17 @@ fn main() {
         }
     };
     let store = Store::new();
+    // LOAD_BENCH_OBSERVERS=1 keeps the observer analytics' aggregates from the start, as
+    // the server does (payload nodes named by a quick scan for "pubKey").
+    if std::env::var("LOAD_BENCH_OBSERVERS").is_ok_and(|v| v == "1") {
+        store.track_observer_analytics(|json| {
+            json.split("\"pubKey\":\"")
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .map(|key| vec![key.to_owned()])
+                .unwrap_or_default()
+        });
+    }
     let loader = StartupLoader::new(store.clone(), reader, config);
     let worker = std::thread::spawn(move || loader.run());
 

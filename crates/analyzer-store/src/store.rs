@@ -48,7 +48,7 @@ mod q_scan;
 pub struct Store {
     data: Arc<RwLock<StoreData>>,
     state: Arc<Mutex<LoadState>>,
-    /// Per-query caches (bulk health, observer analytics, node summaries).
+    /// Per-query caches (bulk health, node summaries).
     caches: Arc<q_bulk::Caches>,
 }
 
@@ -749,6 +749,8 @@ struct StoreData {
     live_skipped: u64,
     oldest_loaded: Option<UnixSecs>,
     longest_write_hold_us: u64,
+    /// Per-hour aggregates of the observer analytics, once tracked.
+    observer_stats: q_observers::ObserverStats,
 }
 
 impl StoreData {
@@ -797,6 +799,7 @@ impl StoreData {
             + self.strings.allocated_bytes()
             + self.observers.allocated_bytes()
             + self.neighbors.allocated_bytes()
+            + self.observer_stats.allocated_bytes()
     }
 
     /// Bytes a transmission accounts for, with its index entries.
@@ -953,6 +956,7 @@ impl StoreData {
         self.tx_heap_bytes += tx.heap_bytes();
         self.n_obs += tx.obs.len();
         self.slots[slot as usize] = Some(tx);
+        self.note_observations(slot, 0, true);
         slot
     }
 
@@ -997,6 +1001,7 @@ impl StoreData {
         self.n_obs += tx.obs.len() - old_len;
         self.tx_heap_bytes += tx.heap_bytes();
         self.slots[slot as usize] = Some(tx);
+        self.note_observations(slot, old_len, false);
     }
 
     /// Pushes `slot` to the observer and hop indexes for values in `new` not in `old`.
@@ -1045,6 +1050,7 @@ impl StoreData {
         if slots.is_empty() {
             return;
         }
+        let observer_hours = self.observation_hours(slots);
         let mut gone = vec![false; self.slots.len()];
         for &slot in slots {
             let Some(tx) = self.slots.get_mut(slot as usize).and_then(Option::take) else {
@@ -1087,6 +1093,7 @@ impl StoreData {
         if self.order.capacity() > 2 * self.order.len() + 64 {
             self.order.shrink_to_fit();
         }
+        self.recount_hours(&observer_hours);
     }
 
     fn packets(&self, q: &PacketQuery) -> PacketsAnswer {

@@ -28,7 +28,7 @@ mod channels;
 pub(crate) mod config;
 mod misc;
 mod nodes;
-mod observers;
+pub(crate) mod observers;
 mod packets;
 mod reach;
 mod system;

@@ -445,7 +445,7 @@ fn bucket_label(start: UnixSecs, bucket: i64) -> String {
 /// three fields are read (borrowed where the JSON has no escapes); the rest is skipped
 /// without building values, which made the first analytics request of an observer several
 /// times slower.
-fn decoded_nodes(decoded_json: &str) -> Vec<String> {
+pub(crate) fn decoded_nodes(decoded_json: &str) -> Vec<String> {
     use std::borrow::Cow;
     /// A field's value: text, or anything else (ignored, as a non-string was before).
     #[derive(Deserialize)]

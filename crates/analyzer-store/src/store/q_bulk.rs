@@ -109,7 +109,6 @@ impl BestCache {
 #[derive(Default)]
 pub(super) struct Caches {
     pub(super) best: Mutex<BestCache>,
-    pub(super) observers: Mutex<super::q_observers::ObserverCache>,
     pub(super) summaries: Arc<Mutex<super::q_nodes::SummaryCache>>,
 }
 
