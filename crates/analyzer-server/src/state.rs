@@ -137,6 +137,8 @@ pub(crate) struct Inner {
     pub nodes: tokio::sync::Mutex<Option<Cached<NodeDir>>>,
     /// The resolved neighbour graph, shared until [`crate::neighbors::MAX_AGE`] old.
     pub neighbor_graph: tokio::sync::Mutex<Option<Arc<NeighborGraph>>>,
+    /// A background rebuild of the neighbour graph is running.
+    pub neighbor_graph_rebuilding: AtomicBool,
     /// Set when ingestion wrote an observer the snapshot may lack.
     pub observers_changed: AtomicBool,
     /// Set when ingestion wrote a node (an advert) the snapshot may lack.
@@ -264,6 +266,7 @@ impl AppStateBuilder {
                 observers: tokio::sync::Mutex::new(None),
                 nodes: tokio::sync::Mutex::new(None),
                 neighbor_graph: tokio::sync::Mutex::new(None),
+                neighbor_graph_rebuilding: AtomicBool::new(false),
                 observers_changed: AtomicBool::new(false),
                 nodes_changed: AtomicBool::new(false),
                 clock: self
@@ -396,27 +399,53 @@ impl AppState {
         Ok(value)
     }
 
-    /// The neighbour graph, rebuilt on the blocking pool when older than
-    /// [`crate::neighbors::MAX_AGE`]; concurrent callers share one rebuild.
+    /// The neighbour graph. The first call builds it; later calls get the current one at
+    /// once, and one that finds it older than [`crate::neighbors::MAX_AGE`] starts a
+    /// rebuild in the background (so no request waits for a rebuild after the first).
     pub(crate) async fn neighbor_graph(&self) -> Result<Arc<NeighborGraph>, ApiError> {
         let mut slot = self.inner.neighbor_graph.lock().await;
-        if let Some(graph) = slot
-            .as_ref()
-            .filter(|g| g.built_at.elapsed() < crate::neighbors::MAX_AGE)
-        {
-            return Ok(graph.clone());
+        match slot.as_ref() {
+            Some(graph) if graph.built_at.elapsed() < crate::neighbors::MAX_AGE => {
+                return Ok(graph.clone());
+            }
+            Some(graph) => {
+                if !self
+                    .inner
+                    .neighbor_graph_rebuilding
+                    .swap(true, Ordering::AcqRel)
+                {
+                    let state = self.clone();
+                    tokio::spawn(async move {
+                        match state.build_neighbor_graph().await {
+                            Ok(graph) => *state.inner.neighbor_graph.lock().await = Some(graph),
+                            Err(e) => tracing::warn!(
+                                status = %e.status(),
+                                "neighbour graph rebuild failed; keeping the previous one"
+                            ),
+                        }
+                        state
+                            .inner
+                            .neighbor_graph_rebuilding
+                            .store(false, Ordering::Release);
+                    });
+                }
+                return Ok(graph.clone());
+            }
+            None => {}
         }
+        let graph = self.build_neighbor_graph().await?;
+        *slot = Some(graph.clone());
+        Ok(graph)
+    }
+
+    async fn build_neighbor_graph(&self) -> Result<Arc<NeighborGraph>, ApiError> {
         let (nodes, observers) = (self.nodes().await?, self.observers().await?);
         let since = crate::neighbors::window_start(self.config(), self.now());
         let store = self.store().clone();
-        let graph = Arc::new(
-            crate::params::blocking(move || {
-                NeighborGraph::build(&store, &nodes, &observers, since)
-            })
-            .await?,
-        );
-        *slot = Some(graph.clone());
-        Ok(graph)
+        crate::params::blocking(move || {
+            Arc::new(NeighborGraph::build(&store, &nodes, &observers, since))
+        })
+        .await
     }
 
     /// Runs `query` against the storage reader on the blocking pool. Errors become a 500

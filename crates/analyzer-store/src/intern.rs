@@ -136,10 +136,13 @@ impl FlatLists {
         self.ends.len()
     }
 
-    /// Every list in index order (one sequential pass over the storage).
-    pub(crate) fn iter(&self) -> impl Iterator<Item = &[u32]> + '_ {
-        let mut start = 0usize;
-        self.ends.iter().map(move |&end| {
+    /// The lists from index `first` on, in order (one sequential pass over the storage).
+    pub(crate) fn iter_from(&self, first: usize) -> impl Iterator<Item = &[u32]> + '_ {
+        let mut start = first
+            .checked_sub(1)
+            .and_then(|i| self.ends.get(i))
+            .map_or(0, |&e| e as usize);
+        self.ends.iter().skip(first).map(move |&end| {
             let end = end as usize;
             let list = self.data.get(start.min(end)..end).unwrap_or(&[]);
             start = end;
@@ -196,6 +199,22 @@ impl KeyInterner {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn flat_lists_iterate_from_any_index() {
+        let mut lists = FlatLists::default();
+        lists.push([1, 2]);
+        lists.push([]);
+        lists.push([3]);
+        lists.push([4, 5, 6]);
+        assert_eq!(lists.len(), 4);
+        let from = |i| lists.iter_from(i).map(<[u32]>::to_vec).collect::<Vec<_>>();
+        assert_eq!(from(0), vec![vec![1, 2], vec![], vec![3], vec![4, 5, 6]]);
+        assert_eq!(from(2), vec![vec![3], vec![4, 5, 6]]);
+        assert_eq!(from(3), vec![vec![4, 5, 6]]);
+        assert!(from(4).is_empty());
+        assert!(from(9).is_empty());
+    }
 
     #[test]
     fn strings_are_stored_once_and_resolve_back() {

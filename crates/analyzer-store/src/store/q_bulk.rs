@@ -110,6 +110,8 @@ impl BestCache {
 pub(super) struct Caches {
     pub(super) best: Mutex<BestCache>,
     pub(super) summaries: Arc<Mutex<super::q_nodes::SummaryCache>>,
+    /// Hop → the paths holding it, for the reach scan.
+    pub(super) paths_by_hop: Mutex<super::q_reach::PathsByHop>,
 }
 
 impl Store {
