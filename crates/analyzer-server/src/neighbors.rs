@@ -14,7 +14,7 @@
 //! and observations are never skipped for arriving out of time order (the reference's
 //! watermark skips them).
 //!
-//! Readers share one graph, rebuilt when older than [`MAX_AGE`] (the reference re-reads its
+//! Readers share one graph, rebuilt in the background once older than [`MAX_AGE`] (the reference re-reads its
 //! edge table every 60 s).
 
 use std::collections::HashMap;

@@ -135,7 +135,8 @@ pub(crate) struct Inner {
     pub observers: tokio::sync::Mutex<Option<Cached<ObserverDir>>>,
     /// Snapshot of the nodes table.
     pub nodes: tokio::sync::Mutex<Option<Cached<NodeDir>>>,
-    /// The resolved neighbour graph, shared until [`crate::neighbors::MAX_AGE`] old.
+    /// The resolved neighbour graph, rebuilt in the background once older than
+    /// [`crate::neighbors::MAX_AGE`].
     pub neighbor_graph: tokio::sync::Mutex<Option<Arc<NeighborGraph>>>,
     /// A background rebuild of the neighbour graph is running.
     pub neighbor_graph_rebuilding: AtomicBool,
