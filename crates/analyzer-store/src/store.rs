@@ -42,6 +42,8 @@ pub mod q_observers;
 pub mod q_packets;
 pub mod q_reach;
 mod q_scan;
+#[cfg(test)]
+mod test_rows;
 
 /// A cheap, cloneable handle on the shared store; every clone sees the same data.
 #[derive(Clone, Default)]
@@ -706,6 +708,10 @@ struct Tx {
     raw_upper: bool,
 }
 
+/// Payload type of an ADVERT.
+const ADVERT: u8 = 4;
+/// Payload type of a TRACE (its path field is not the hops the packet took so far).
+const TRACE: u8 = 9;
 const NO_U8: u8 = u8::MAX;
 const NO_SCORE: i32 = i32::MIN;
 /// Payload types 0..=15 plus one bucket for unknown.
@@ -1031,6 +1037,20 @@ impl StoreData {
                 }
             }
         }
+    }
+
+    /// The slots of the transmissions whose paths hold any of `hops` (string ids), sorted,
+    /// each once.
+    fn slots_with_any_hop(&self, hops: &[u32]) -> Vec<u32> {
+        let mut slots: Vec<u32> = hops
+            .iter()
+            .filter_map(|id| self.by_hop.get(id))
+            .flatten()
+            .copied()
+            .collect();
+        slots.sort_unstable();
+        slots.dedup();
+        slots
     }
 
     /// Adds the neighbour evidence of `obs`, observations of `tx`.

@@ -22,11 +22,6 @@
 
 use super::*;
 
-/// ADVERT.
-const ADVERT: u8 = 4;
-/// TRACE.
-const TRACE: u8 = 9;
-
 /// What an evidence entry links (ids interned in the store).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) enum EvidenceKey {
@@ -239,43 +234,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use analyzer_db::{ObservationRow, TransmissionRow};
-
-    const T0: i64 = 1_767_225_600; // 2026-01-01T00:00:00Z
-    const ORIGIN: &str = "aa11223344556677889900112233445566778899001122334455667788990011";
-
-    fn obs(id: i64, tx: i64, observer: i64, ts: i64, snr: f64, path: &str) -> ObservationRow {
-        ObservationRow {
-            id,
-            transmission_id: tx,
-            observer_idx: Some(observer),
-            direction: None,
-            snr: Some(snr),
-            rssi: None,
-            score: None,
-            path_json: Some(path.into()),
-            resolved_path: None,
-            timestamp: ts,
-        }
-    }
-
-    fn tx(id: i64, payload_type: u8, observations: Vec<ObservationRow>) -> TransmissionRow {
-        TransmissionRow {
-            id,
-            hash: format!("{id:016x}"),
-            raw_hex: "1100".into(),
-            first_seen: "2026-01-01T00:00:00Z".into(),
-            last_seen: 0,
-            route_type: Some(1),
-            payload_type: Some(i64::from(payload_type)),
-            payload_version: Some(0),
-            decoded_json: None,
-            channel_hash: None,
-            scope_name: None,
-            from_pubkey: (payload_type == ADVERT).then(|| ORIGIN.to_uppercase()),
-            observations,
-        }
-    }
+    use crate::store::test_rows::{ORIGIN, T0, obs, tx};
 
     /// (known, other, count, first, last, snr) sorted, for comparison.
     fn evidence(store: &Store, since: i64) -> Vec<(String, String, u32, i64, i64, Option<f64>)> {

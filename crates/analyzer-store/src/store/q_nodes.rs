@@ -13,10 +13,6 @@ use std::collections::HashSet;
 
 use super::*;
 
-/// Payload type of an ADVERT.
-const ADVERT: u8 = 4;
-/// Payload type of a TRACE (its path bytes are SNR values, not hop hashes).
-const TRACE: u8 = 9;
 /// Route type of a plain (unscoped) FLOOD.
 const FLOOD: u8 = 1;
 /// Most transport scopes listed per node (`transported_scopes`).
@@ -380,14 +376,7 @@ impl Store {
         let data = self.read();
         let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
         let ids: Vec<u32> = hops.iter().filter_map(|h| data.strings.get(h)).collect();
-        let mut slots: Vec<u32> = ids
-            .iter()
-            .filter_map(|id| data.by_hop.get(id))
-            .flatten()
-            .copied()
-            .collect();
-        slots.sort_unstable();
-        slots.dedup();
+        let slots = data.slots_with_any_hop(&ids);
         /// Per kept path: transmissions, newest (first seen, slot), its hash.
         struct Agg {
             count: usize,

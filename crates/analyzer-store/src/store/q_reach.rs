@@ -10,11 +10,6 @@
 
 use super::*;
 
-/// ADVERT.
-const ADVERT: u8 = 4;
-/// TRACE.
-const TRACE: u8 = 9;
-
 /// Who a node heard or was heard by, as a path names it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ReachPeer {
@@ -59,14 +54,7 @@ impl Store {
         let mut ids: Vec<u32> = tokens.iter().filter_map(|t| data.strings.get(t)).collect();
         ids.sort_unstable();
         ids.dedup();
-        let mut slots: Vec<u32> = ids
-            .iter()
-            .filter_map(|id| data.by_hop.get(id))
-            .flatten()
-            .copied()
-            .collect();
-        slots.sort_unstable();
-        slots.dedup();
+        let slots = data.slots_with_any_hop(&ids);
         // Which paths hold a token: the scan then reads the hops only of the observations
         // that match, instead of one random lookup per observation.
         let mut marked = vec![0u64; data.path_hops.len().div_ceil(64)];
@@ -289,43 +277,7 @@ impl Tally<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use analyzer_db::{ObservationRow, TransmissionRow};
-
-    const T0: i64 = 1_767_225_600; // 2026-01-01T00:00:00Z
-    const ORIGIN: &str = "aa11223344556677889900112233445566778899001122334455667788990011";
-
-    fn obs(id: i64, tx: i64, observer: i64, ts: i64, snr: f64, path: &str) -> ObservationRow {
-        ObservationRow {
-            id,
-            transmission_id: tx,
-            observer_idx: Some(observer),
-            direction: None,
-            snr: Some(snr),
-            rssi: None,
-            score: None,
-            path_json: Some(path.into()),
-            resolved_path: None,
-            timestamp: ts,
-        }
-    }
-
-    fn tx(id: i64, payload_type: u8, observations: Vec<ObservationRow>) -> TransmissionRow {
-        TransmissionRow {
-            id,
-            hash: format!("{id:016x}"),
-            raw_hex: "1100".into(),
-            first_seen: "2026-01-01T00:00:00Z".into(),
-            last_seen: 0,
-            route_type: Some(1),
-            payload_type: Some(i64::from(payload_type)),
-            payload_version: Some(0),
-            decoded_json: None,
-            channel_hash: None,
-            scope_name: None,
-            from_pubkey: (payload_type == ADVERT).then(|| ORIGIN.into()),
-            observations,
-        }
-    }
+    use crate::store::test_rows::{ORIGIN, T0, obs, tx};
 
     fn store() -> Store {
         let store = Store::new();
