@@ -404,7 +404,7 @@ fn health_stats(txs: &[NodeTx], now: i64, with_hops: bool) -> Object {
 
 /// Window in whole days: default `default`, numbers clamped to `1..=max`, anything else a
 /// 400 naming the parameter.
-fn days_param(p: &Params, default: i64, max: i64) -> Result<i64, ApiError> {
+pub(super) fn days_param(p: &Params, default: i64, max: i64) -> Result<i64, ApiError> {
     match param(p, "days") {
         None => Ok(default),
         Some(v) => v

@@ -25,10 +25,10 @@ use serde_json::{Value, json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::nodes::is_hidden;
+use super::nodes::{days_param, is_hidden};
 use crate::directory::{NodeDir, RelayIndex};
 use crate::error::ApiError;
-use crate::params::{Params, blocking, param};
+use crate::params::{Params, blocking};
 use crate::render;
 use crate::state::AppState;
 
@@ -64,7 +64,7 @@ async fn node_reach(
             "pubkey must be a full public key of 64 hex characters",
         ));
     }
-    let days = days_param(&p)?;
+    let days = days_param(&p, DEFAULT_DAYS, MAX_DAYS)?;
     let nodes = state.nodes().await?;
     let row = nodes
         .get(key)
@@ -181,17 +181,6 @@ async fn node_reach(
         "direct_observers": direct.into_iter().map(|(_, v)| v).collect::<Vec<_>>(),
         "links": links,
     })))
-}
-
-/// `days`: default 7, numbers clamped to 1..=30, anything else a 400.
-fn days_param(p: &Params) -> Result<i64, ApiError> {
-    match param(p, "days") {
-        None => Ok(DEFAULT_DAYS),
-        Some(v) => v
-            .parse::<i64>()
-            .map(|d| d.clamp(1, MAX_DAYS))
-            .map_err(|_| ApiError::bad_request(format!("days must be an integer, got {v:?}"))),
-    }
 }
 
 /// One neighbour and the sightings each way.
