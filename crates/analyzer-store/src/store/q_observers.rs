@@ -91,6 +91,17 @@ struct Hour {
     cells: Vec<Cell>,
 }
 
+impl Hour {
+    /// The cell of global observer `g`, created when missing.
+    fn cell(&mut self, g: u32) -> &mut Cell {
+        let g = g as usize;
+        if self.cells.len() <= g {
+            self.cells.resize_with(g + 1, Cell::default);
+        }
+        &mut self.cells[g]
+    }
+}
+
 /// One observer's observations in one hour.
 #[derive(Default, Clone, Debug, PartialEq)]
 struct Cell {
@@ -325,26 +336,29 @@ impl StoreData {
         ids.clear();
         st.payload_nodes(slot, &mut ids);
         let payload = ids.len();
-        for (i, o) in tx.obs.iter().enumerate().skip(from) {
+        // The hours the transmission is already listed in (a transmission spans one or
+        // two hours, so this stays tiny however many observations it has).
+        let mut listed: Vec<u32> = tx.obs[..from.min(tx.obs.len())]
+            .iter()
+            .filter(|e| e.observer != NONE)
+            .map(|e| e.timestamp / HOUR as u32)
+            .collect();
+        listed.sort_unstable();
+        listed.dedup();
+        for o in tx.obs.iter().skip(from) {
             if o.observer == NONE {
                 continue;
             }
             let hour = o.timestamp / HOUR as u32;
-            let listed = tx.obs[..i]
-                .iter()
-                .any(|e| e.observer != NONE && e.timestamp / HOUR as u32 == hour);
             ids.truncate(payload);
             st.intern_path(paths, path_hops, strings, o.path, &mut ids);
             let words = st.node_ids.len().div_ceil(64);
             let h = st.hours.entry(hour).or_default();
-            if !listed {
+            if !listed.contains(&hour) {
+                listed.push(hour);
                 h.slots.push(slot);
             }
-            let g = o.observer as usize;
-            if h.cells.len() <= g {
-                h.cells.resize_with(g + 1, Cell::default);
-            }
-            h.cells[g].add(tx.payload_type, o.snr, &ids, words);
+            h.cell(o.observer).add(tx.payload_type, o.snr, &ids, words);
         }
         st.scratch = ids;
     }
@@ -388,7 +402,8 @@ impl StoreData {
                 ..
             } = self;
             let mut ids = std::mem::take(&mut st.scratch);
-            for &slot in &h.slots {
+            let hour_slots = std::mem::take(&mut h.slots);
+            for &slot in &hour_slots {
                 let Some(Some(tx)) = slots.get(slot as usize) else {
                     continue;
                 };
@@ -402,13 +417,10 @@ impl StoreData {
                     ids.truncate(payload);
                     st.intern_path(paths, path_hops, strings, o.path, &mut ids);
                     let words = st.node_ids.len().div_ceil(64);
-                    let g = o.observer as usize;
-                    if h.cells.len() <= g {
-                        h.cells.resize_with(g + 1, Cell::default);
-                    }
-                    h.cells[g].add(tx.payload_type, o.snr, &ids, words);
+                    h.cell(o.observer).add(tx.payload_type, o.snr, &ids, words);
                 }
             }
+            h.slots = hour_slots;
             st.scratch = ids;
             st.hours.insert(hour, h);
         }
