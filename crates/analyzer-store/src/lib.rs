@@ -20,7 +20,7 @@ pub use load::{
     HotLoaded, LoadConfig, LoadError, LoadHooks, LoadState, MIN_COVERAGE, StartupLoader,
 };
 pub use store::neighbors::{EvidenceEnd, NeighborEvidenceItem, NeighborEvidenceSnapshot};
-pub use store::q_bulk::{NodeHealthSummary, ObserverHealth};
+pub use store::q_bulk::{NodeHealthSummary, ObserverHealth, centi_mean};
 pub use store::q_channels::{ChannelMessagePage, ChannelMessageRef, ChannelSummary};
 pub use store::q_nodes::{
     EnrichWindows, NodeEnrichment, NodeKeys, NodePathGroup, NodePaths, NodeTx, RelayStats,

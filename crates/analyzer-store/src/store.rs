@@ -757,6 +757,8 @@ struct StoreData {
     longest_write_hold_us: u64,
     /// Per-hour aggregates of the observer analytics, once tracked.
     observer_stats: q_observers::ObserverStats,
+    /// Per slot: the best observation and counts bulk health reads.
+    slot_best: Vec<q_bulk::SlotBest>,
 }
 
 impl StoreData {
@@ -806,12 +808,18 @@ impl StoreData {
             + self.observers.allocated_bytes()
             + self.neighbors.allocated_bytes()
             + self.observer_stats.allocated_bytes()
+            + self.slot_best.capacity() * size_of::<q_bulk::SlotBest>()
     }
 
     /// Bytes a transmission accounts for, with its index entries.
     fn tx_footprint(&self, slot: u32) -> usize {
         self.tx(slot).map_or(0, |tx| {
-            tx.heap_bytes() + size_of::<Option<Tx>>() + 16 + 16 + 4 * (3 + 2 * tx.obs.len())
+            tx.heap_bytes()
+                + size_of::<Option<Tx>>()
+                + size_of::<q_bulk::SlotBest>()
+                + 16
+                + 16
+                + 4 * (3 + 2 * tx.obs.len())
         })
     }
 
@@ -962,6 +970,7 @@ impl StoreData {
         self.tx_heap_bytes += tx.heap_bytes();
         self.n_obs += tx.obs.len();
         self.slots[slot as usize] = Some(tx);
+        self.note_best(slot, 0);
         self.note_observations(slot, 0, true);
         slot
     }
@@ -1007,6 +1016,7 @@ impl StoreData {
         self.n_obs += tx.obs.len() - old_len;
         self.tx_heap_bytes += tx.heap_bytes();
         self.slots[slot as usize] = Some(tx);
+        self.note_best(slot, old_len);
         self.note_observations(slot, old_len, false);
     }
 
@@ -1077,6 +1087,7 @@ impl StoreData {
                 continue;
             };
             gone[slot as usize] = true;
+            self.forget_best(slot);
             self.by_hash.remove(&tx.hash);
             self.tx_heap_bytes -= tx.heap_bytes();
             self.n_obs -= tx.obs.len();

@@ -27,7 +27,7 @@ use analyzer_config::Config;
 use analyzer_db::NodeRow;
 use analyzer_db::time::parse_time;
 use analyzer_store::{
-    EnrichWindows, NodeEnrichment, NodeHealthSummary, NodeKeys, NodeTx, PacketSummary,
+    EnrichWindows, NodeEnrichment, NodeHealthSummary, NodeKeys, NodeTx, PacketSummary, centi_mean,
 };
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -330,6 +330,16 @@ fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
     (n > 0).then(|| sum / n as f64)
 }
 
+/// Mean of SNR or RSSI readings. The store keeps them in hundredths, so they are summed as
+/// whole hundredths: exact, independent of the order, and equal to what bulk health
+/// computes from the same readings.
+fn mean_db(values: impl Iterator<Item = f64>) -> Option<f64> {
+    let (sum, n) = values.fold((0i64, 0u64), |(s, n), v| {
+        (s + (v * 100.0).round() as i64, n + 1)
+    });
+    centi_mean(sum, n)
+}
+
 /// Per-observer aggregate over a node's transmissions, grouped by the best observation's
 /// observer (as the reference does).
 #[derive(Default)]
@@ -386,7 +396,7 @@ fn health_stats(txs: &[NodeTx], now: i64, with_hops: bool) -> Object {
     );
     o.insert(
         "avgSnr".into(),
-        json!(mean(txs.iter().filter_map(|t| t.snr))),
+        json!(mean_db(txs.iter().filter_map(|t| t.snr))),
     );
     if with_hops {
         let hops = mean(txs.iter().filter(|t| t.hops > 0).map(|t| t.hops as f64));
@@ -904,8 +914,8 @@ async fn node_health(
             let mut e = Object::new();
             observer_fields(&mut e, &observers, k);
             e.insert("packetCount".into(), json!(a.count));
-            e.insert("avgSnr".into(), json!(mean(a.snr.into_iter())));
-            e.insert("avgRssi".into(), json!(mean(a.rssi.into_iter())));
+            e.insert("avgSnr".into(), json!(mean_db(a.snr.into_iter())));
+            e.insert("avgRssi".into(), json!(mean_db(a.rssi.into_iter())));
             let observer = observers.by_idx(k);
             e.insert(
                 "iata".into(),
@@ -1277,8 +1287,8 @@ impl NodeAnalytics {
                     let mut o = Object::new();
                     observer_fields(&mut o, observers, k);
                     o.insert("packetCount".into(), json!(a.count));
-                    o.insert("avgSnr".into(), json!(mean(a.snr.into_iter())));
-                    o.insert("avgRssi".into(), json!(mean(a.rssi.into_iter())));
+                    o.insert("avgSnr".into(), json!(mean_db(a.snr.into_iter())));
+                    o.insert("avgRssi".into(), json!(mean_db(a.rssi.into_iter())));
                     o.insert("firstSeen".into(), json!(render::iso(a.first)));
                     o.insert("lastSeen".into(), json!(render::iso(a.last)));
                     Value::Object(o)
@@ -1334,7 +1344,7 @@ impl NodeAnalytics {
             }
         }
         let values: Vec<f64> = snr.iter().filter_map(|t| t.snr).collect();
-        let snr_mean = mean(values.iter().copied());
+        let snr_mean = mean_db(values.iter().copied());
         let snr_sd = snr_mean.map(|m| {
             (values.iter().map(|v| (v - m).powi(2)).sum::<f64>() / values.len() as f64).sqrt()
         });

@@ -1,15 +1,18 @@
-//! Store query behind `/api/nodes/bulk-health`, and the per-store query caches.
+//! Store query behind `/api/nodes/bulk-health`, the per-slot record it reads, and the
+//! per-store query caches.
 //!
 //! Bulk health aggregates, for each of up to a few hundred nodes, every transmission the
-//! node is involved in by its best (longest-path) observation. Finding the best
-//! observation means reading every observation of the transmission (about 25 on a busy
-//! mesh), which on a production store is millions of 32-byte records per request. The
-//! best observation of each slot is therefore cached ([`BestCache`]), keyed by slot and
-//! validated on every use by the transmission id and observation count: observations are
-//! only ever appended to a transmission (a merge adds, eviction removes the whole
-//! transmission and frees the slot, and a reused slot carries another id), so an entry
-//! whose id and count match is exactly what a rescan would give. No hook in the write path
-//! is needed, and a stale entry cannot be served.
+//! node is involved in by its best observation (the first with the longest path). A busy
+//! repeater is involved in around a hundred thousand transmissions with millions of
+//! observations between them, so the best observation of each transmission is kept on
+//! write, in a dense array by slot ([`SlotBest`], 24 bytes): the write path knows which
+//! observations are new, and observations are only ever appended, so the first of the
+//! longest changes only when a new one is strictly longer. A query reads one record per
+//! transmission in slot order and never touches the transmissions themselves.
+//!
+//! SNR and RSSI are kept in hundredths and summed as integers, so the means are exact and
+//! do not depend on the order the transmissions are visited in ([`centi_mean`]; the
+//! per-node endpoints use the same rule).
 
 use super::q_nodes::NodeKeys;
 
@@ -25,7 +28,7 @@ pub struct NodeHealthSummary {
     pub observations: usize,
     /// Transmissions first seen strictly after the `today` time of the query.
     pub today: usize,
-    /// Mean SNR of the best observations that have one (summed oldest first).
+    /// Mean SNR of the best observations that have one.
     pub avg_snr: Option<f64>,
     /// Newest first-seen time.
     pub last_heard: Option<UnixSecs>,
@@ -46,72 +49,123 @@ pub struct ObserverHealth {
     pub avg_rssi: Option<f64>,
 }
 
-/// The best observation of the transmission in one slot, as of `n_obs` observations.
-#[derive(Clone, Copy)]
-struct BestRec {
-    /// Transmission id; [`i64::MIN`] marks an unused entry.
-    id: i64,
-    n_obs: u32,
-    /// Global observer id, [`NONE`] when the best observation has none (or there is none).
-    observer: u32,
-    snr: i16,
-    rssi: i16,
+/// Mean of `n` readings whose sum in hundredths (of a dB or dBm) is `sum`: one division,
+/// so the same readings give the same mean whatever order they were summed in.
+pub fn centi_mean(sum: i64, n: u64) -> Option<f64> {
+    (n > 0).then(|| sum as f64 / (n as f64 * 100.0))
 }
 
-const EMPTY: BestRec = BestRec {
-    id: i64::MIN,
-    n_obs: 0,
+/// The transmission in one slot as bulk health reads it, kept on write.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) struct SlotBest {
+    first_seen: i64,
+    /// Observations; [`VACANT_OBS`] when the slot holds no transmission.
+    n_obs: u32,
+    /// Global observer id of the best observation, [`NONE`] when it has none (or there is
+    /// no observation).
+    observer: u32,
+    /// Its SNR and RSSI in hundredths, [`NO_CENTI`] for none.
+    snr: i16,
+    rssi: i16,
+    /// Hops of its path (saturating), what a later observation must exceed to replace it.
+    hops: u16,
+}
+
+const VACANT_OBS: u32 = u32::MAX;
+
+const VACANT: SlotBest = SlotBest {
+    first_seen: 0,
+    n_obs: VACANT_OBS,
     observer: NONE,
     snr: NO_CENTI,
     rssi: NO_CENTI,
+    hops: 0,
 };
 
-/// Best observation per slot, validated on use (see the module doc).
-#[derive(Default)]
-pub(super) struct BestCache {
-    by_slot: Vec<BestRec>,
-    /// Reusable slot bitset for de-duplicating a node's index lists.
-    seen: Vec<u64>,
-}
-
-impl BestCache {
-    fn get(&mut self, data: &StoreData, slot: u32, tx: &Tx) -> BestRec {
-        let i = slot as usize;
-        if self.by_slot.len() <= i {
-            self.by_slot.resize(data.slots.len().max(i + 1), EMPTY);
-        }
-        let n_obs = u32::try_from(tx.obs.len()).unwrap_or(u32::MAX);
-        let rec = self.by_slot[i];
-        if rec.id == tx.id && rec.n_obs == n_obs {
-            return rec;
-        }
-        // The first observation with the longest path, as `summary` picks it.
-        let best = tx
-            .obs
-            .iter()
-            .rev()
-            .max_by_key(|o| data.hops_of(o.path).len());
-        let rec = BestRec {
-            id: tx.id,
-            n_obs,
-            observer: best.map_or(NONE, |o| o.observer),
-            snr: best.map_or(NO_CENTI, |o| o.snr),
-            rssi: best.map_or(NO_CENTI, |o| o.rssi),
+impl StoreData {
+    /// Brings the bulk-health record of `slot` up to date after observations `from..` were
+    /// appended to its transmission (`from == 0`: the transmission was just put there).
+    pub(super) fn note_best(&mut self, slot: u32, from: usize) {
+        let StoreData {
+            slots,
+            slot_best,
+            path_hops,
+            ..
+        } = self;
+        let Some(Some(tx)) = slots.get(slot as usize) else {
+            return;
         };
-        self.by_slot[i] = rec;
-        rec
+        let i = slot as usize;
+        if slot_best.len() <= i {
+            slot_best.resize(slots.len().max(i + 1), VACANT);
+        }
+        let rec = &mut slot_best[i];
+        let mut has_best = from > 0 && rec.n_obs != VACANT_OBS;
+        if !has_best {
+            *rec = VACANT;
+        }
+        for o in tx.obs.iter().skip(from) {
+            let hops = u16::try_from(path_hops.get(o.path as usize).len()).unwrap_or(u16::MAX);
+            // Strictly longer: the first of the longest stays.
+            if !has_best || hops > rec.hops {
+                has_best = true;
+                rec.observer = o.observer;
+                rec.snr = o.snr;
+                rec.rssi = o.rssi;
+                rec.hops = hops;
+            }
+        }
+        rec.n_obs = u32::try_from(tx.obs.len()).unwrap_or(VACANT_OBS - 1);
+        rec.first_seen = tx.first_seen;
+    }
+
+    /// Marks `slot` as holding no transmission.
+    pub(super) fn forget_best(&mut self, slot: u32) {
+        if let Some(rec) = self.slot_best.get_mut(slot as usize) {
+            *rec = VACANT;
+        }
     }
 }
 
-/// Query caches of one store (shared by its clones, dropped with it). Each entry is
-/// checked against the transmission's id and observation count when used, so no write path
-/// has to maintain them.
+/// Query caches and scratch space of one store (shared by its clones, dropped with it).
+/// The caches are checked against the transmission's id and observation count when used,
+/// so no write path has to maintain them.
 #[derive(Default)]
 pub(super) struct Caches {
-    pub(super) best: Mutex<BestCache>,
+    pub(super) bulk: Mutex<BulkScratch>,
     pub(super) summaries: Arc<Mutex<super::q_nodes::SummaryCache>>,
     /// Hop → the paths holding it, for the reach scan.
     pub(super) paths_by_hop: Mutex<super::q_reach::PathsByHop>,
+}
+
+/// Reusable buffers of bulk health, left cleared after each node.
+#[derive(Default)]
+pub(super) struct BulkScratch {
+    /// Slot bitset for de-duplicating a node's index lists.
+    seen: Vec<u64>,
+    /// Per global observer id.
+    by_observer: Vec<ObserverSums>,
+    /// Observer ids with a non-zero entry in `by_observer`.
+    touched: Vec<u32>,
+}
+
+#[derive(Clone, Copy, Default)]
+struct ObserverSums {
+    packets: u64,
+    snr_sum: i64,
+    snr_n: u64,
+    rssi_sum: i64,
+    rssi_n: u64,
+}
+
+impl ObserverSums {
+    fn add(&mut self, o: &ObserverSums) {
+        self.packets += o.packets;
+        self.snr_sum += o.snr_sum;
+        self.snr_n += o.snr_n;
+        self.rssi_sum += o.rssi_sum;
+        self.rssi_n += o.rssi_n;
+    }
 }
 
 impl Store {
@@ -124,29 +178,18 @@ impl Store {
     /// first seen strictly after `today`. The read lock is taken once per node.
     pub fn bulk_health(&self, nodes: &[NodeKeys], today: UnixSecs) -> Vec<NodeHealthSummary> {
         let caches = self.caches();
-        let mut cache = caches.best.lock().unwrap_or_else(|e| e.into_inner());
+        let mut scratch = caches.bulk.lock().unwrap_or_else(|e| e.into_inner());
         nodes
             .iter()
-            .map(|node| self.read().node_health(&mut cache, node, today))
+            .map(|node| self.read().node_health(&mut scratch, node, today))
             .collect()
     }
-}
-
-/// One transmission reduced to what bulk health aggregates (32 bytes, so the sort moves
-/// little).
-struct Row {
-    first_seen: i64,
-    id: i64,
-    n_obs: u32,
-    observer: u32,
-    snr: i16,
-    rssi: i16,
 }
 
 impl StoreData {
     fn node_health(
         &self,
-        cache: &mut BestCache,
+        scratch: &mut BulkScratch,
         node: &NodeKeys,
         today: UnixSecs,
     ) -> NodeHealthSummary {
@@ -163,19 +206,28 @@ impl StoreData {
                 lists.push(l);
             }
         }
-        let mut rows: Vec<Row> = Vec::with_capacity(lists.iter().map(|l| l.len()).sum());
+        let BulkScratch {
+            seen,
+            by_observer,
+            touched,
+        } = scratch;
         let dedup = lists.len() > 1;
         if dedup {
             let words = self.slots.len().div_ceil(64);
-            if cache.seen.len() < words {
-                cache.seen.resize(words, 0);
+            if seen.len() < words {
+                seen.resize(words, 0);
             }
         }
+        if by_observer.len() < self.observers.len() {
+            by_observer.resize(self.observers.len(), ObserverSums::default());
+        }
+        let mut out = NodeHealthSummary::default();
+        let (mut snr_sum, mut snr_n) = (0i64, 0u64);
         for list in &lists {
             for &slot in *list {
                 if dedup {
                     let (w, bit) = (slot as usize / 64, 1u64 << (slot % 64));
-                    let Some(word) = cache.seen.get_mut(w) else {
+                    let Some(word) = seen.get_mut(w) else {
                         continue;
                     };
                     if *word & bit != 0 {
@@ -183,76 +235,73 @@ impl StoreData {
                     }
                     *word |= bit;
                 }
-                let Some(tx) = self.tx(slot) else { continue };
-                let best = cache.get(self, slot, tx);
-                rows.push(Row {
-                    first_seen: tx.first_seen,
-                    id: tx.id,
-                    n_obs: best.n_obs,
-                    observer: best.observer,
-                    snr: best.snr,
-                    rssi: best.rssi,
-                });
+                let Some(r) = self.slot_best.get(slot as usize) else {
+                    continue;
+                };
+                if r.n_obs == VACANT_OBS {
+                    continue;
+                }
+                out.transmissions += 1;
+                out.observations += r.n_obs as usize;
+                if r.first_seen > today {
+                    out.today += 1;
+                }
+                out.last_heard = out.last_heard.max(Some(r.first_seen));
+                let has_snr = r.snr != NO_CENTI;
+                if has_snr {
+                    snr_sum += i64::from(r.snr);
+                    snr_n += 1;
+                }
+                let Some(sums) = by_observer.get_mut(r.observer as usize) else {
+                    continue;
+                };
+                if sums.packets == 0 {
+                    touched.push(r.observer);
+                }
+                sums.packets += 1;
+                if has_snr {
+                    sums.snr_sum += i64::from(r.snr);
+                    sums.snr_n += 1;
+                }
+                if r.rssi != NO_CENTI {
+                    sums.rssi_sum += i64::from(r.rssi);
+                    sums.rssi_n += 1;
+                }
             }
         }
         if dedup {
             for list in &lists {
                 for &slot in *list {
-                    if let Some(word) = cache.seen.get_mut(slot as usize / 64) {
+                    if let Some(word) = seen.get_mut(slot as usize / 64) {
                         *word = 0;
                     }
                 }
             }
         }
-        // Oldest first, so the means add up in the order the per-node endpoints use. The
-        // index lists are runs in load order, which the stable sort merges cheaply.
-        rows.sort_by_key(|r| (r.first_seen, r.id));
-        self.summarise(&rows, today)
-    }
-
-    fn summarise(&self, rows: &[Row], today: UnixSecs) -> NodeHealthSummary {
-        let db = |v: i16| (v != NO_CENTI).then_some(f64::from(v) / 100.0);
-        let mut out = NodeHealthSummary {
-            transmissions: rows.len(),
-            ..NodeHealthSummary::default()
-        };
-        let (mut snr_sum, mut snr_n) = (0.0, 0usize);
-        // observer key → (transmissions, snr sum, snr n, rssi sum, rssi n)
-        let mut groups: HashMap<i64, (usize, f64, usize, f64, usize)> = HashMap::new();
-        for r in rows {
-            out.observations += r.n_obs as usize;
-            if r.first_seen > today {
-                out.today += 1;
-            }
-            out.last_heard = out.last_heard.max(Some(r.first_seen));
-            let snr = db(r.snr);
-            if let Some(v) = snr {
-                snr_sum += v;
-                snr_n += 1;
-            }
-            let Some(key) = self.observers.resolve(r.observer) else {
-                continue;
-            };
-            let g = groups.entry(key).or_insert((0, 0.0, 0, 0.0, 0));
-            g.0 += 1;
-            if let Some(v) = snr {
-                g.1 += v;
-                g.2 += 1;
-            }
-            if let Some(v) = db(r.rssi) {
-                g.3 += v;
-                g.4 += 1;
+        out.avg_snr = centi_mean(snr_sum, snr_n);
+        // Observer key → sums (ids and keys are one to one, but merge equal keys anyway).
+        let mut groups: Vec<(i64, ObserverSums)> = Vec::with_capacity(touched.len());
+        for id in touched.drain(..) {
+            let sums = std::mem::take(&mut by_observer[id as usize]);
+            if let Some(key) = self.observers.resolve(id) {
+                groups.push((key, sums));
             }
         }
-        let mean = |sum: f64, n: usize| (n > 0).then(|| sum / n as f64);
-        out.avg_snr = mean(snr_sum, snr_n);
+        groups.sort_unstable_by_key(|g| g.0);
+        groups.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                kept.1.add(&later.1);
+            }
+            same
+        });
         out.observers = groups
             .into_iter()
-            .map(|(k, g)| ObserverHealth {
-                observer_idx: k,
-                packets: g.0,
-                avg_snr: mean(g.1, g.2),
-                avg_rssi: mean(g.3, g.4),
+            .map(|(key, s)| ObserverHealth {
+                observer_idx: key,
+                packets: s.packets as usize,
+                avg_snr: centi_mean(s.snr_sum, s.snr_n),
+                avg_rssi: centi_mean(s.rssi_sum, s.rssi_n),
             })
             .collect();
         out.observers.sort_by(|a, b| {
@@ -261,5 +310,125 @@ impl StoreData {
                 .then(a.observer_idx.cmp(&b.observer_idx))
         });
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::test_rows::{ORIGIN, T0, obs, tx};
+
+    /// [`ORIGIN`], which relays as E9.
+    fn origin() -> NodeKeys {
+        NodeKeys {
+            pubkey: ORIGIN.into(),
+            hops: vec!["e9".into()],
+        }
+    }
+
+    fn observer(key: i64, packets: usize, snr: Option<f64>) -> ObserverHealth {
+        ObserverHealth {
+            observer_idx: key,
+            packets,
+            avg_snr: snr,
+            avg_rssi: None,
+        }
+    }
+
+    /// An ADVERT of the origin heard first direct, then through E9 (the longest path wins
+    /// from then on, an equally long later one does not), and a packet it relayed.
+    fn store() -> Store {
+        let store = Store::new();
+        store.merge(PreparedChunk::from_rows(&[tx(
+            1,
+            ADVERT,
+            vec![obs(1, 1, 7, T0 + 1, 5.0, "[]")],
+        )]));
+        store.merge(PreparedChunk::from_rows(&[tx(
+            1,
+            ADVERT,
+            vec![
+                obs(2, 1, 8, T0 + 2, 0.1, r#"["E9"]"#),
+                obs(3, 1, 9, T0 + 3, 9.0, r#"["A1"]"#),
+            ],
+        )]));
+        store.merge(PreparedChunk::from_rows(&[tx(
+            2,
+            5,
+            vec![obs(4, 2, 8, T0 + 4, 0.2, r#"["E9"]"#)],
+        )]));
+        store
+    }
+
+    #[test]
+    fn aggregates_each_transmission_once_by_its_best_observation() {
+        let h = store().bulk_health(&[origin()], T0 - 1).remove(0);
+        // The advert is in the origin's list and in E9's: counted once.
+        assert_eq!(h.transmissions, 2);
+        assert_eq!(h.observations, 4);
+        assert_eq!(h.today, 2);
+        assert_eq!(h.last_heard, Some(T0));
+        // Both best observations are observer 8's; 0.1 and 0.2 average to exactly 0.15
+        // (a floating-point sum gives 0.15000000000000002).
+        assert_eq!(h.avg_snr, Some(0.15));
+        assert_eq!(h.observers, vec![observer(8, 2, Some(0.15))]);
+        assert_eq!(store().bulk_health(&[origin()], T0)[0].today, 0);
+    }
+
+    #[test]
+    fn agrees_with_the_per_node_transmissions() {
+        let store = store();
+        let txs = store.node_transmissions(&origin(), None, false);
+        let h = store.bulk_health(&[origin()], T0).remove(0);
+        assert_eq!(txs.len(), h.transmissions);
+        assert_eq!(
+            txs.iter().map(|t| t.observation_count).sum::<usize>(),
+            h.observations
+        );
+        for t in &txs {
+            assert_eq!(t.best_observer, Some(8), "transmission {}", t.id);
+        }
+    }
+
+    #[test]
+    fn an_evicted_transmission_leaves_and_its_reused_slot_counts_afresh() {
+        let store = store();
+        let policy = EvictionPolicy {
+            retention_secs: Some(100),
+            max_bytes: None,
+        };
+        // The advert was last heard at T0 + 3, the relayed packet at T0 + 4.
+        assert_eq!(store.evict(T0 + 104, &policy).by_age, 1);
+        store.merge(PreparedChunk::from_rows(&[tx(
+            3,
+            ADVERT,
+            vec![obs(5, 3, 9, T0 + 5, -1.5, "[]")],
+        )]));
+        let h = store.bulk_health(&[origin()], T0 - 1).remove(0);
+        assert_eq!(h.transmissions, 2);
+        assert_eq!(h.observations, 2);
+        assert_eq!(h.avg_snr, Some(-0.65));
+        assert_eq!(
+            h.observers,
+            vec![observer(8, 1, Some(0.2)), observer(9, 1, Some(-1.5))]
+        );
+    }
+
+    #[test]
+    fn a_node_in_no_transmission_has_an_empty_summary() {
+        let nobody = NodeKeys {
+            pubkey: "bb".repeat(32),
+            hops: vec!["bb".into()],
+        };
+        let h = store().bulk_health(&[nobody, origin()], T0);
+        assert_eq!(h[0], NodeHealthSummary::default());
+        assert_eq!(h[1].transmissions, 2, "scratch space is left clean");
+    }
+
+    #[test]
+    fn means_of_hundredths_do_not_depend_on_order() {
+        assert_eq!(centi_mean(10 + 20, 2), Some(0.15));
+        assert_eq!(centi_mean(0, 0), None);
+        assert_eq!(centi_mean(-1050, 1), Some(-10.5));
     }
 }
