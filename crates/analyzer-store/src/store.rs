@@ -42,6 +42,7 @@ pub mod q_observers;
 pub mod q_packets;
 pub mod q_reach;
 mod q_scan;
+mod slot_summary;
 #[cfg(test)]
 mod test_rows;
 
@@ -757,8 +758,10 @@ struct StoreData {
     longest_write_hold_us: u64,
     /// Per-hour aggregates of the observer analytics, once tracked.
     observer_stats: q_observers::ObserverStats,
-    /// Per slot: the best observation and counts bulk health reads.
-    slot_best: Vec<q_bulk::SlotBest>,
+    /// Per slot: what the node queries and bulk health read of its transmission.
+    slot_summaries: Vec<slot_summary::SlotSummary>,
+    /// Per slot: its transmission's `last_seen`.
+    slot_heard: Vec<i64>,
 }
 
 impl StoreData {
@@ -808,18 +811,15 @@ impl StoreData {
             + self.observers.allocated_bytes()
             + self.neighbors.allocated_bytes()
             + self.observer_stats.allocated_bytes()
-            + self.slot_best.capacity() * size_of::<q_bulk::SlotBest>()
+            + self.slot_summaries.capacity() * size_of::<slot_summary::SlotSummary>()
+            + self.slot_heard.capacity() * size_of::<i64>()
     }
 
-    /// Bytes a transmission accounts for, with its index entries.
+    /// Bytes evicting a transmission frees: its heap data and its index entries. Its slot
+    /// (the arena entry and the per-slot summaries) stays allocated for the next one.
     fn tx_footprint(&self, slot: u32) -> usize {
         self.tx(slot).map_or(0, |tx| {
-            tx.heap_bytes()
-                + size_of::<Option<Tx>>()
-                + size_of::<q_bulk::SlotBest>()
-                + 16
-                + 16
-                + 4 * (3 + 2 * tx.obs.len())
+            tx.heap_bytes() + 16 + 16 + 4 * (3 + 2 * tx.obs.len())
         })
     }
 
@@ -970,7 +970,7 @@ impl StoreData {
         self.tx_heap_bytes += tx.heap_bytes();
         self.n_obs += tx.obs.len();
         self.slots[slot as usize] = Some(tx);
-        self.note_best(slot, 0);
+        self.note_summary(slot, 0);
         self.note_observations(slot, 0, true);
         slot
     }
@@ -1016,7 +1016,7 @@ impl StoreData {
         self.n_obs += tx.obs.len() - old_len;
         self.tx_heap_bytes += tx.heap_bytes();
         self.slots[slot as usize] = Some(tx);
-        self.note_best(slot, old_len);
+        self.note_summary(slot, old_len);
         self.note_observations(slot, old_len, false);
     }
 
@@ -1087,7 +1087,7 @@ impl StoreData {
                 continue;
             };
             gone[slot as usize] = true;
-            self.forget_best(slot);
+            self.forget_summary(slot);
             self.by_hash.remove(&tx.hash);
             self.tx_heap_bytes -= tx.heap_bytes();
             self.n_obs -= tx.obs.len();

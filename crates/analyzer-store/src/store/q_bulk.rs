@@ -1,14 +1,9 @@
-//! Store query behind `/api/nodes/bulk-health`, the per-slot record it reads, and the
-//! per-store query caches.
+//! Store query behind `/api/nodes/bulk-health`, and the per-store query caches.
 //!
 //! Bulk health aggregates, for each of up to a few hundred nodes, every transmission the
-//! node is involved in by its best observation (the first with the longest path). A busy
-//! repeater is involved in around a hundred thousand transmissions with millions of
-//! observations between them, so the best observation of each transmission is kept on
-//! write, in a dense array by slot ([`SlotBest`], 24 bytes): the write path knows which
-//! observations are new, and observations are only ever appended, so the first of the
-//! longest changes only when a new one is strictly longer. A query reads one record per
-//! transmission in slot order and never touches the transmissions themselves.
+//! node is involved in by its best observation (the first with the longest path). It
+//! reads the slot summaries kept on write (`slot_summary.rs`), one 32-byte record per
+//! transmission in slot order, and never touches the transmissions or their observations.
 //!
 //! SNR and RSSI are kept in hundredths and summed as integers, so the means are exact and
 //! do not depend on the order the transmissions are visited in ([`centi_mean`]; the
@@ -55,85 +50,15 @@ pub fn centi_mean(sum: i64, n: u64) -> Option<f64> {
     (n > 0).then(|| sum as f64 / (n as f64 * 100.0))
 }
 
-/// The transmission in one slot as bulk health reads it, kept on write.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub(super) struct SlotBest {
-    first_seen: i64,
-    /// Observations; [`VACANT_OBS`] when the slot holds no transmission.
-    n_obs: u32,
-    /// Global observer id of the best observation, [`NONE`] when it has none (or there is
-    /// no observation).
-    observer: u32,
-    /// Its SNR and RSSI in hundredths, [`NO_CENTI`] for none.
-    snr: i16,
-    rssi: i16,
-    /// Hops of its path (saturating), what a later observation must exceed to replace it.
-    hops: u16,
-}
-
-const VACANT_OBS: u32 = u32::MAX;
-
-const VACANT: SlotBest = SlotBest {
-    first_seen: 0,
-    n_obs: VACANT_OBS,
-    observer: NONE,
-    snr: NO_CENTI,
-    rssi: NO_CENTI,
-    hops: 0,
-};
-
-impl StoreData {
-    /// Brings the bulk-health record of `slot` up to date after observations `from..` were
-    /// appended to its transmission (`from == 0`: the transmission was just put there).
-    pub(super) fn note_best(&mut self, slot: u32, from: usize) {
-        let StoreData {
-            slots,
-            slot_best,
-            path_hops,
-            ..
-        } = self;
-        let Some(Some(tx)) = slots.get(slot as usize) else {
-            return;
-        };
-        let i = slot as usize;
-        if slot_best.len() <= i {
-            slot_best.resize(slots.len().max(i + 1), VACANT);
-        }
-        let rec = &mut slot_best[i];
-        let mut has_best = from > 0 && rec.n_obs != VACANT_OBS;
-        if !has_best {
-            *rec = VACANT;
-        }
-        for o in tx.obs.iter().skip(from) {
-            let hops = u16::try_from(path_hops.get(o.path as usize).len()).unwrap_or(u16::MAX);
-            // Strictly longer: the first of the longest stays.
-            if !has_best || hops > rec.hops {
-                has_best = true;
-                rec.observer = o.observer;
-                rec.snr = o.snr;
-                rec.rssi = o.rssi;
-                rec.hops = hops;
-            }
-        }
-        rec.n_obs = u32::try_from(tx.obs.len()).unwrap_or(VACANT_OBS - 1);
-        rec.first_seen = tx.first_seen;
-    }
-
-    /// Marks `slot` as holding no transmission.
-    pub(super) fn forget_best(&mut self, slot: u32) {
-        if let Some(rec) = self.slot_best.get_mut(slot as usize) {
-            *rec = VACANT;
-        }
-    }
-}
-
 /// Query caches and scratch space of one store (shared by its clones, dropped with it).
-/// The caches are checked against the transmission's id and observation count when used,
-/// so no write path has to maintain them.
+/// No write path maintains them: the kept paths are checked against the transmission's
+/// id and observation count when used, and the hop index is extended with new paths.
 #[derive(Default)]
 pub(super) struct Caches {
+    /// Bulk health's buffers.
     pub(super) bulk: Mutex<BulkScratch>,
-    pub(super) summaries: Arc<Mutex<super::q_nodes::SummaryCache>>,
+    /// Per node, the path [`Store::node_paths`] kept of each transmission.
+    pub(super) kept_paths: Arc<Mutex<super::q_nodes::KeptPathsCache>>,
     /// Hop → the paths holding it, for the reach scan.
     pub(super) paths_by_hop: Mutex<super::q_reach::PathsByHop>,
 }
@@ -235,12 +160,9 @@ impl StoreData {
                     }
                     *word |= bit;
                 }
-                let Some(r) = self.slot_best.get(slot as usize) else {
+                let Some(r) = self.slot_summary(slot) else {
                     continue;
                 };
-                if r.n_obs == VACANT_OBS {
-                    continue;
-                }
                 out.transmissions += 1;
                 out.observations += r.n_obs as usize;
                 if r.first_seen > today {

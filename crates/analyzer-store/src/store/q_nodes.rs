@@ -137,50 +137,9 @@ pub struct NodePaths {
     pub groups: Vec<NodePathGroup>,
 }
 
-/// What the node queries need of one transmission's observations, cached per slot.
-///
-/// A busy repeater is involved in tens of thousands of transmissions with over a million
-/// observations between them; reading them all per request costs 100 ms and more of
-/// cache misses. The summary of a slot is computed once and validated on every use by the
-/// transmission id and observation count: observations are only ever appended to a
-/// transmission, eviction removes a whole transmission, and a reused slot holds another
-/// id, so an entry whose id and count match is what a rescan would give.
-#[derive(Clone, Copy)]
-struct SlotSummary {
-    /// Transmission id; [`i64::MIN`] marks an unused entry.
-    id: i64,
-    n_obs: u32,
-    /// Global observer id of the best observation (the first with the longest path).
-    observer: u32,
-    /// Its SNR and RSSI in hundredths.
-    snr: i16,
-    rssi: i16,
-    /// Hops of the longest path.
-    hops: u32,
-    /// Path id of the last observation with the longest path ([`NONE`]: no observation).
-    last_longest: u32,
-    /// [`path_hash_size`] of the packet, [`NO_U8`] for none.
-    hash_size: u8,
-    /// The decoded payload may name a node by key (see [`may_name_keys`]).
-    names_keys: bool,
-}
-
-const UNUSED: SlotSummary = SlotSummary {
-    id: i64::MIN,
-    n_obs: 0,
-    observer: NONE,
-    snr: NO_CENTI,
-    rssi: NO_CENTI,
-    hops: 0,
-    last_longest: NONE,
-    hash_size: NO_U8,
-    names_keys: false,
-};
-
-/// [`SlotSummary`] by slot, and the paths kept for the nodes asked for most recently.
+/// The paths kept for the nodes asked for most recently.
 #[derive(Default)]
-pub(super) struct SummaryCache {
-    by_slot: Vec<SlotSummary>,
+pub(super) struct KeptPathsCache {
     /// Sorted, de-duplicated hop ids of a node → what [`Store::node_paths`] kept for it.
     kept: HashMap<Vec<u32>, KeptPaths>,
     /// Counts `node_paths` calls, to find the least recently used `kept` entry.
@@ -191,67 +150,17 @@ pub(super) struct SummaryCache {
 const KEPT_NODES: usize = 64;
 
 /// For one set of hops: per slot (ascending), the transmission id and observation count
-/// the entry was computed for (validated on use, as [`SlotSummary`]) and the path kept
+/// the entry was computed for (validated on use: observations are only ever appended,
+/// and a reused slot holds another id) and the path kept
 /// ([`NONE`] when no observation's path holds one of the hops).
 struct KeptPaths {
     used: u64,
     entries: Vec<(u32, i64, u32, u32)>,
 }
 
-impl SummaryCache {
-    fn get(&mut self, data: &StoreData, slot: u32, tx: &Tx) -> SlotSummary {
-        let i = slot as usize;
-        if self.by_slot.len() <= i {
-            self.by_slot.resize(data.slots.len().max(i + 1), UNUSED);
-        }
-        let n_obs = u32::try_from(tx.obs.len()).unwrap_or(u32::MAX);
-        let cached = self.by_slot[i];
-        if cached.id == tx.id && cached.n_obs == n_obs {
-            return cached;
-        }
-        let mut best: Option<(&Obs, usize)> = None;
-        let mut last_longest = NONE;
-        let mut last: Option<(u32, usize)> = None;
-        for o in &tx.obs {
-            // The hop count is looked up once per run of equal paths.
-            let len = match last {
-                Some((p, len)) if p == o.path => len,
-                _ => {
-                    let len = data.hops_of(o.path).len();
-                    last = Some((o.path, len));
-                    len
-                }
-            };
-            match best {
-                // The first of the longest (what `.rev().max_by_key(..)` picks) ...
-                Some((_, l)) if len < l => {}
-                Some((_, l)) if len == l => last_longest = o.path,
-                _ => {
-                    best = Some((o, len));
-                    last_longest = o.path;
-                }
-            }
-        }
-        // ... and the last of the longest, as `.max_by_key(..)` picks.
-        let summary = SlotSummary {
-            id: tx.id,
-            n_obs,
-            observer: best.map_or(NONE, |(o, _)| o.observer),
-            snr: best.map_or(NO_CENTI, |(o, _)| o.snr),
-            rssi: best.map_or(NO_CENTI, |(o, _)| o.rssi),
-            hops: best.map_or(0, |(_, len)| u32::try_from(len).unwrap_or(u32::MAX)),
-            last_longest,
-            hash_size: path_hash_size(&tx.raw).unwrap_or(NO_U8),
-            names_keys: may_name_keys(&tx.decoded_json),
-        };
-        self.by_slot[i] = summary;
-        summary
-    }
-}
-
 impl Store {
-    fn summaries(&self) -> Arc<Mutex<SummaryCache>> {
-        Arc::clone(&self.caches.summaries)
+    fn kept_paths(&self) -> Arc<Mutex<KeptPathsCache>> {
+        Arc::clone(&self.caches.kept_paths)
     }
 }
 
@@ -281,22 +190,29 @@ impl Store {
     }
 
     fn node_txs(&self, node: &NodeKeys, since: Option<UnixSecs>, mode: Decoded) -> Vec<NodeTx> {
-        let cache = self.summaries();
         let data = self.read();
-        let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
         let (slots, sender) = data.node_slots(node);
-        let mut out: Vec<NodeTx> = Vec::with_capacity(slots.len());
+        // Sorted as (first seen, id, slot) keys, then built in that order: sorting the
+        // 136-byte rows themselves moved megabytes for a busy node.
+        let mut keyed: Vec<(i64, i64, u32)> = Vec::with_capacity(slots.len());
         for slot in slots {
-            let Some(tx) = data.tx(slot) else { continue };
-            if since.is_none_or(|s| tx.first_seen >= s) {
-                let summary = cache.get(&data, slot, tx);
-                out.push(data.node_tx(tx, &summary, sender, mode));
+            let Some(summary) = data.slot_summary(slot) else {
+                continue;
+            };
+            if since.is_none_or(|s| summary.first_seen >= s)
+                && let Some(tx) = data.tx(slot)
+            {
+                keyed.push((summary.first_seen, tx.id, slot));
             }
         }
-        drop(cache);
-        drop(data);
-        out.sort_unstable_by_key(|t| (t.first_seen, t.id));
-        out
+        keyed.sort_unstable();
+        keyed
+            .iter()
+            .filter_map(|&(_, _, slot)| {
+                let summary = data.slot_summary(slot)?;
+                Some(data.node_tx(data.tx(slot)?, summary, sender, mode))
+            })
+            .collect()
     }
 
     /// The `limit` newest transmissions `node` is involved in (by first seen, then id),
@@ -372,7 +288,7 @@ impl Store {
     /// transmissions with no allocation per transmission; the path text is parsed once per
     /// distinct path.
     pub fn node_paths(&self, hops: &[String]) -> NodePaths {
-        let cache = self.summaries();
+        let cache = self.kept_paths();
         let data = self.read();
         let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
         let ids: Vec<u32> = hops.iter().filter_map(|h| data.strings.get(h)).collect();
@@ -403,7 +319,7 @@ impl Store {
             }
             let path = match prev.get(j) {
                 Some(&(s, id, n, path)) if s == slot && id == tx.id && n == n_obs => path,
-                _ => data.kept_path(&mut cache, &ids, slot, tx),
+                _ => data.kept_path(&ids, slot, tx),
             };
             next.push((slot, tx.id, n_obs, path));
             if path == NONE {
@@ -462,31 +378,29 @@ impl StoreData {
     /// The path kept for a transmission by [`Store::node_paths`]: of the observed paths
     /// that hold one of `ids`, the longest (the last such observation on ties); [`NONE`]
     /// when none does.
-    fn kept_path(&self, cache: &mut SummaryCache, ids: &[u32], slot: u32, tx: &Tx) -> u32 {
+    fn kept_path(&self, ids: &[u32], slot: u32, tx: &Tx) -> u32 {
         // Often the last of the longest paths holds the hop: then it is the one kept.
-        let longest = cache.get(self, slot, tx).last_longest;
+        let longest = self.slot_summary(slot).map_or(NONE, |s| s.last_longest);
         if longest != NONE && self.hops_of(longest).iter().any(|h| ids.contains(h)) {
             return longest;
         }
         let mut kept: Option<(usize, u32)> = None;
-        let mut last: Option<(u32, Option<usize>)> = None;
+        // The previous observation's path, and whether it holds one of `ids`.
+        let mut last: Option<(u32, bool)> = None;
         for o in &tx.obs {
-            let len = match last {
-                Some((p, len)) if p == o.path => len,
-                _ => {
-                    let path_hops = self.hops_of(o.path);
-                    let len = path_hops
-                        .iter()
-                        .any(|h| ids.contains(h))
-                        .then_some(path_hops.len());
-                    last = Some((o.path, len));
-                    len
-                }
+            let path_hops = self.hops_of(o.path);
+            let len = path_hops.len();
+            // `>=` throughout: the last of the longest, as `max_by_key` picks. A shorter
+            // path cannot be kept, so its hops (a cache miss each) are not read.
+            if kept.is_some_and(|(l, _)| len < l) {
+                continue;
+            }
+            let holds = match last {
+                Some((p, holds)) if p == o.path => holds,
+                _ => path_hops.iter().any(|h| ids.contains(h)),
             };
-            // `>=`: the last of the longest, as `max_by_key` picks.
-            if let Some(len) = len
-                && kept.is_none_or(|(l, _)| len >= l)
-            {
+            last = Some((o.path, holds));
+            if holds {
                 kept = Some((len, o.path));
             }
         }
@@ -511,7 +425,13 @@ impl StoreData {
         (slots, sender)
     }
 
-    fn node_tx(&self, tx: &Tx, best: &SlotSummary, sender: Option<u32>, mode: Decoded) -> NodeTx {
+    fn node_tx(
+        &self,
+        tx: &Tx,
+        best: &super::slot_summary::SlotSummary,
+        sender: Option<u32>,
+        mode: Decoded,
+    ) -> NodeTx {
         let decoded = match mode {
             Decoded::None => false,
             Decoded::All => true,
@@ -571,10 +491,10 @@ impl StoreData {
             };
             relayed.extend_from_slice(list);
             if hop.len() >= 4 {
-                for tx in list.iter().filter_map(|&s| self.tx(s)) {
-                    if tx.payload_type != TRACE {
-                        let size = path_hash_size(&tx.raw).filter(|&s| s >= 2);
-                        out.max_path_hash_size = out.max_path_hash_size.max(size);
+                // (`hash_size` is none for a TRACE.)
+                for s in list.iter().filter_map(|&s| self.slot_summary(s)) {
+                    if s.hash_size != NO_U8 && s.hash_size >= 2 {
+                        out.max_path_hash_size = out.max_path_hash_size.max(Some(s.hash_size));
                     }
                 }
             }
@@ -582,24 +502,31 @@ impl StoreData {
         relayed.sort_unstable();
         relayed.dedup();
         let mut scopes: Vec<u32> = Vec::new();
-        for tx in relayed.iter().filter_map(|&s| self.tx(s)) {
-            out.last_packet = out.last_packet.max(Some(tx.first_seen));
-            if tx.payload_type == ADVERT {
+        // From the slot summaries: a transmission is read only for its scope.
+        for (slot, s) in relayed
+            .iter()
+            .filter_map(|&slot| Some((slot, self.slot_summary(slot)?)))
+        {
+            out.last_packet = out.last_packet.max(Some(s.first_seen));
+            if s.payload_type == ADVERT {
                 continue;
             }
             let r = &mut out.relay;
             r.total += 1;
-            r.last_relayed = r.last_relayed.max(Some(tx.first_seen));
-            if tx.first_seen >= w.now - 3600 {
+            r.last_relayed = r.last_relayed.max(Some(s.first_seen));
+            if s.first_seen >= w.now - 3600 {
                 r.count_1h += 1;
             }
-            if tx.first_seen >= w.now - 86_400 {
+            if s.first_seen >= w.now - 86_400 {
                 r.count_24h += 1;
-                if tx.route_type == FLOOD {
+                if s.route_type == FLOOD {
                     r.unscoped_24h += 1;
                 }
             }
-            if tx.scope != NONE && !scopes.contains(&tx.scope) {
+            if s.scoped
+                && let Some(tx) = self.tx(slot)
+                && !scopes.contains(&tx.scope)
+            {
                 scopes.push(tx.scope);
             }
         }
@@ -626,7 +553,7 @@ enum Decoded {
 /// Whether a decoded payload may name a node by key: it holds the text `key"` (the end of
 /// the keys `pubkey`, `sender_key` and `recipient_key`) or a backslash (which could
 /// escape a letter of such a key name).
-fn may_name_keys(json: &str) -> bool {
+pub(super) fn may_name_keys(json: &str) -> bool {
     json.contains("key\"") || json.contains('\\')
 }
 
@@ -635,7 +562,7 @@ fn may_name_keys(json: &str) -> bool {
 /// top two bits + 1. `None` for zero-hop direct packets (their upper bits are not set by
 /// the sender), TRACE (its path bytes are SNR values), the reserved size 4 and packets
 /// too short to hold a path byte.
-fn path_hash_size(raw: &[u8]) -> Option<u8> {
+pub(super) fn path_hash_size(raw: &[u8]) -> Option<u8> {
     let header = *raw.first()?;
     let route = header & 0x03;
     let payload = (header >> 2) & 0x0f;
@@ -897,6 +824,56 @@ mod tests {
         assert_eq!(twice[0], twice[1], "a cached answer is the computed one");
         // A store of its own has its own cache.
         assert_eq!(hops(&store()), Some((1, Some(0.0))));
+    }
+
+    #[test]
+    fn the_kept_path_is_the_longest_holding_the_hop_the_last_on_ties() {
+        // Per transmission, observations in arrival order, and the path expected kept for
+        // hop AB.
+        let cases: [(&[&str], &str); 5] = [
+            // The longest path does not hold it; of those that do, the longest.
+            (
+                &[r#"["AB"]"#, r#"["CD","EF","01"]"#, r#"["AB","CD"]"#],
+                r#"["AB","CD"]"#,
+            ),
+            // Ties: the last one (the longest path of all does not hold it).
+            (
+                &[
+                    r#"["AB","CD"]"#,
+                    r#"["EF","AB"]"#,
+                    r#"["01","02","03"]"#,
+                    r#"["01"]"#,
+                ],
+                r#"["EF","AB"]"#,
+            ),
+            // A shorter one after the kept one does not replace it.
+            (&[r#"["EF","AB"]"#, r#"["AB"]"#], r#"["EF","AB"]"#),
+            // A repeated path, and the longest last of all.
+            (
+                &[r#"["AB"]"#, r#"["AB"]"#, r#"["01","AB","CD"]"#],
+                r#"["01","AB","CD"]"#,
+            ),
+            // The last of the longest holds it (the summary's shortcut).
+            (&[r#"["CD","EF"]"#, r#"["EF","AB"]"#], r#"["EF","AB"]"#),
+        ];
+        let s = Store::new();
+        let rows: Vec<TransmissionRow> = (0..cases.len())
+            .map(|i| tx(100 + i as i64, T0 + i as i64, "1501", None, None, cases[i].0))
+            .collect();
+        s.merge(PreparedChunk::from_rows(&rows));
+        let mut got: Vec<String> = s
+            .node_paths(&["ab".to_owned()])
+            .groups
+            .iter()
+            .flat_map(|g| std::iter::repeat_n(format!("{:?}", g.hops), g.count))
+            .collect();
+        got.sort();
+        let mut want: Vec<String> = cases
+            .iter()
+            .map(|(_, kept)| format!("{:?}", parse_hops_as_stored(kept)))
+            .collect();
+        want.sort();
+        assert_eq!(got, want);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! ([`Store::details_by_hashes`]) and the conversion of database rows into the same
 //! shapes ([`Store::details_from_rows`], [`Store::grouped_from_rows`]).
 
+use super::slot_summary::VACANT_HEARD;
 use super::*;
 
 /// A packet list query with the filters [`PacketQuery`] lacks. Every page is computed
@@ -198,6 +199,57 @@ impl Extra {
     }
 }
 
+/// The `end` most recently heard of a stream of `(last_seen, id, slot)`, most recent
+/// first (ids break ties), without keeping the stream: a buffer of at most twice `end`
+/// that is cut back to the best `end` whenever it fills.
+struct Newest {
+    end: usize,
+    cap: usize,
+    hits: Vec<(i64, i64, u32)>,
+    /// The least recent entry kept at the last cut: nothing older can make the page.
+    floor: Option<(i64, i64)>,
+}
+
+impl Newest {
+    fn new(end: usize) -> Self {
+        let cap = end.saturating_mul(2).max(64);
+        Self {
+            end,
+            cap,
+            hits: Vec::with_capacity(cap.min(1 << 16)),
+            floor: None,
+        }
+    }
+
+    /// Whether an entry heard at `heard` can still make it (ties need the id to tell).
+    fn may_take(&self, heard: i64) -> bool {
+        self.end > 0 && self.floor.is_none_or(|f| heard >= f.0)
+    }
+
+    fn offer(&mut self, hit: (i64, i64, u32)) {
+        if self.end == 0 || self.floor.is_some_and(|f| (hit.0, hit.1) < f) {
+            return;
+        }
+        self.hits.push(hit);
+        if self.hits.len() >= self.cap {
+            self.hits
+                .select_nth_unstable_by(self.end - 1, Self::most_recent_first);
+            self.hits.truncate(self.end);
+            self.floor = self.hits.iter().map(|h| (h.0, h.1)).min();
+        }
+    }
+
+    fn most_recent_first(a: &(i64, i64, u32), b: &(i64, i64, u32)) -> std::cmp::Ordering {
+        (b.0, b.1).cmp(&(a.0, a.1))
+    }
+
+    fn finish(mut self) -> Vec<(i64, i64, u32)> {
+        self.hits.sort_unstable_by(Self::most_recent_first);
+        self.hits.truncate(self.end);
+        self.hits
+    }
+}
+
 impl StoreData {
     /// The loaded-window check shared by the lists.
     fn before_window(&self, since: Option<i64>, until: Option<i64>) -> Option<UnixSecs> {
@@ -233,20 +285,31 @@ impl StoreData {
         let (Some(filter), Some(extra)) = (Filter::new(self, &q.base), Extra::new(self, q)) else {
             return GroupedAnswer::Page(GroupedPage::default());
         };
-        // (last_seen, id, slot) of every match; only the page is sorted fully.
         let matcher = super::q_scan::Matcher::new(self, &filter, Some(&extra));
-        let mut hits: Vec<(i64, i64, u32)> = Vec::new();
-        matcher.for_each(self, Order::OldestFirst, |slot, tx| {
-            hits.push((tx.last_seen, tx.id, slot));
-        });
-        let total = hits.len();
-        let end = q.base.offset.saturating_add(q.base.limit).min(total);
-        let newest_first = |a: &(i64, i64, u32), b: &(i64, i64, u32)| (b.0, b.1).cmp(&(a.0, a.1));
-        if end < total && end > 0 {
-            hits.select_nth_unstable_by(end - 1, newest_first);
-            hits.truncate(end);
+        let end = q.base.offset.saturating_add(q.base.limit);
+        let mut newest = Newest::new(end);
+        let mut total = 0usize;
+        if let Some(set) = matcher.decided_by_slot() {
+            // One pass over the dense last-heard array; a transmission is read only when
+            // it may make the page (for its id).
+            for (slot, &heard) in (0u32..).zip(&self.slot_heard) {
+                if heard == VACANT_HEARD || set.is_some_and(|s| !s.contains(slot)) {
+                    continue;
+                }
+                total += 1;
+                if newest.may_take(heard)
+                    && let Some(tx) = self.tx(slot)
+                {
+                    newest.offer((heard, tx.id, slot));
+                }
+            }
+        } else {
+            matcher.for_each(self, Order::OldestFirst, |slot, tx| {
+                total += 1;
+                newest.offer((tx.last_seen, tx.id, slot));
+            });
         }
-        hits.sort_unstable_by(newest_first);
+        let hits = newest.finish();
         let packets = hits
             .iter()
             .skip(q.base.offset)
@@ -493,6 +556,63 @@ mod tests {
         let from_rows = Store::grouped_from_rows(&rows());
         assert_eq!(from_rows.len(), 4);
         assert_eq!(from_rows[1], page.packets[0]);
+    }
+
+    #[test]
+    fn grouped_pages_over_many_rows_match_a_full_sort() {
+        // 300 transmissions whose last hearing is out of id order, with ties (ids break
+        // them), every third an ADVERT: enough to cut the selection buffer several times.
+        let heard = |id: i64| T0 + (id * 7919) % 97;
+        let rows: Vec<TransmissionRow> = (1..=300)
+            .map(|id| {
+                let from = (id % 3 == 0).then_some("AA11BB22");
+                tx(id, T0, from, vec![obs(id, id, 7, heard(id), "[]")])
+            })
+            .collect();
+        let s = Store::new();
+        s.merge(PreparedChunk::from_rows(&rows));
+        let expect = |adverts_only: bool, offset: usize, limit: usize| -> (usize, Vec<i64>) {
+            let mut all: Vec<(i64, i64)> = (1..=300)
+                .filter(|id| !adverts_only || id % 3 == 0)
+                .map(|id| (heard(id), id))
+                .collect();
+            all.sort_unstable_by(|a, b| b.cmp(a));
+            let page = all.iter().skip(offset).take(limit).map(|k| k.1).collect();
+            (all.len(), page)
+        };
+        let pages = [
+            (0, 1),
+            (0, 50),
+            (37, 20),
+            (250, 100),
+            (299, 5),
+            (400, 5),
+            (3, 0),
+        ];
+        // Unfiltered and by payload type (the dense pass), and by route type (a visit to
+        // every transmission).
+        for (payload_type, route_type) in [(None, None), (Some(4), None), (None, Some(1))] {
+            for (offset, limit) in pages {
+                let GroupedAnswer::Page(page) = s.packets_grouped(&PacketListQuery {
+                    base: PacketQuery {
+                        limit,
+                        offset,
+                        payload_type,
+                        route_type,
+                        ..PacketQuery::default()
+                    },
+                    ..PacketListQuery::default()
+                }) else {
+                    panic!("expected a page");
+                };
+                let ids: Vec<i64> = page.packets.iter().map(|g| g.summary.id).collect();
+                assert_eq!(
+                    (page.total, ids),
+                    expect(payload_type.is_some(), offset, limit),
+                    "type {payload_type:?}, route {route_type:?}, offset {offset}, limit {limit}"
+                );
+            }
+        }
     }
 
     #[test]

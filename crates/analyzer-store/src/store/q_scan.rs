@@ -130,6 +130,14 @@ impl<'a> Matcher<'a> {
             && f.until.is_none()
     }
 
+    /// When the index-backed criteria alone decide (no hash, route type or time bound):
+    /// `Some(None)` for everything, `Some(Some(set))` for the slots in `set`.
+    pub(super) fn decided_by_slot(&self) -> Option<Option<&SlotSet>> {
+        let f = self.filter;
+        (self.only.is_none() && f.route_type.is_none() && f.since.is_none() && f.until.is_none())
+            .then_some(self.set.as_ref())
+    }
+
     /// Whether the transmission in `slot` matches.
     pub(super) fn hit(&self, data: &StoreData, slot: u32, tx: &Tx) -> bool {
         if let Some(only) = self.only {
