@@ -125,6 +125,8 @@ pub(crate) struct Inner {
     pub store: Store,
     /// Last stats answer: when it was computed, how long that took, and the value.
     pub stats_cache: Mutex<Option<CachedStats>>,
+    /// A background refresh of `stats_cache` is running.
+    pub stats_refreshing: std::sync::atomic::AtomicBool,
     /// The configuration the server runs with (limits, thresholds, regions, theme, key).
     pub config: Arc<Config>,
     /// The decoder ingestion uses (same channel keys), for `POST /api/decode`.
@@ -163,8 +165,10 @@ pub(crate) struct Inner {
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
 /// A stats answer kept for reuse. Counting rows is cheap on a small database and costs
-/// tens of milliseconds on millions of rows, so an answer is reused for twenty times what it
-/// cost to compute, between 1 and 10 seconds (the reference always caches for 10 s).
+/// tens to hundreds of milliseconds on millions of rows, so an answer is fresh for twenty
+/// times what it cost to compute, between 1 and 10 seconds (the reference always caches
+/// for 10 s). A stale answer is still served while one background task recounts, so only
+/// the very first request waits for the count.
 pub(crate) struct CachedStats {
     pub computed_at: Instant,
     pub cost: Duration,
@@ -261,6 +265,7 @@ impl AppStateBuilder {
                 started: Instant::now(),
                 store: self.store,
                 stats_cache: Mutex::new(None),
+                stats_refreshing: std::sync::atomic::AtomicBool::new(false),
                 config: self.config,
                 decoder,
                 live: LiveHub::new(),

@@ -136,6 +136,79 @@ async fn stats_has_the_reference_field_names() {
     );
 }
 
+/// A reader whose `n`-th stats count reports `n` transmissions.
+struct CountingReader {
+    calls: Arc<std::sync::atomic::AtomicU64>,
+    inner: FakeReader,
+}
+
+impl StorageReader for CountingReader {
+    fn stats(&self, now: UnixSecs) -> DbResult<StoreStats> {
+        let n = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        Ok(StoreStats {
+            transmissions: n,
+            ..self.inner.stats(now)?
+        })
+    }
+    fn watermark(&self) -> DbResult<Watermark> {
+        self.inner.watermark()
+    }
+    fn load_transmissions(&self, query: &TransmissionPageQuery) -> DbResult<TransmissionPage> {
+        self.inner.load_transmissions(query)
+    }
+    fn transmissions_after(&self, after: i64, limit: usize) -> DbResult<Vec<TransmissionRow>> {
+        self.inner.transmissions_after(after, limit)
+    }
+    fn observations_after(&self, after: i64, limit: usize) -> DbResult<Vec<ObservationRow>> {
+        self.inner.observations_after(after, limit)
+    }
+    fn transmission_by_hash(&self, hash: &str) -> DbResult<TransmissionRow> {
+        self.inner.transmission_by_hash(hash)
+    }
+    fn observers(&self) -> DbResult<Vec<ObserverRow>> {
+        self.inner.observers()
+    }
+    fn nodes(&self) -> DbResult<Vec<NodeRow>> {
+        self.inner.nodes()
+    }
+}
+
+#[tokio::test]
+async fn stale_stats_are_served_while_one_recount_runs_in_the_background() {
+    let calls = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let reader: ReaderHandle = Arc::new(Mutex::new(Box::new(CountingReader {
+        calls: Arc::clone(&calls),
+        inner: FakeReader {
+            stats: StoreStats::default(),
+        },
+    })));
+    let state = AppState::new(reader, Arc::new(OneSource), Store::new());
+    let total = |body: &Value| body["totalPackets"].as_u64();
+    // The first request waits for the count; the next within the second reuse it.
+    let (_, _, body) = get(state.clone(), "/api/stats").await;
+    assert_eq!(total(&body), Some(1));
+    let (_, _, body) = get(state.clone(), "/api/stats").await;
+    assert_eq!(total(&body), Some(1));
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+    // Once stale (a cheap count is fresh for one second), the stale answer comes back at
+    // once and one recount starts, however many requests arrive.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    for _ in 0..3 {
+        let (_, _, body) = get(state.clone(), "/api/stats").await;
+        assert_eq!(total(&body), Some(1));
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let (_, _, body) = get(state.clone(), "/api/stats").await;
+        if total(&body) == Some(2) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no recount: {body}");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
+
 #[tokio::test]
 async fn signature_drops_appear_when_nonzero() {
     let stats = StoreStats {

@@ -36,6 +36,31 @@ pub(crate) fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
+/// Counts the database totals and keeps them in the stats cache.
+async fn count_stats(state: &AppState) -> Result<analyzer_db::StoreStats, ApiError> {
+    let reader = state.inner.reader.clone();
+    let now = state.now();
+    let started = Instant::now();
+    let stats = tokio::task::spawn_blocking(move || {
+        let reader = reader.lock().unwrap_or_else(|e| e.into_inner());
+        reader.stats(now)
+    })
+    .await
+    .map_err(|e| ApiError::internal("stats task failed", e))?
+    .map_err(|e| ApiError::internal("stats query failed", e))?;
+    let mut cache = state
+        .inner
+        .stats_cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    *cache = Some(CachedStats {
+        computed_at: Instant::now(),
+        cost: started.elapsed(),
+        stats,
+    });
+    Ok(stats)
+}
+
 /// Totals of the database, node counts by role and memory figures (reference field names).
 #[utoipa::path(get, path = "/api/stats", tag = "health",
     responses((status = 200, description = "Totals", body = Object)))]
@@ -48,34 +73,29 @@ async fn stats(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
             .unwrap_or_else(|e| e.into_inner());
         cache
             .as_ref()
-            .filter(|c| c.is_fresh(Instant::now()))
-            .map(|c| c.stats)
+            .map(|c| (c.stats, c.is_fresh(Instant::now())))
     };
     let stats = match cached {
-        Some(stats) => stats,
-        None => {
-            let reader = state.inner.reader.clone();
-            let now = state.now();
-            let started = Instant::now();
-            let stats = tokio::task::spawn_blocking(move || {
-                let reader = reader.lock().unwrap_or_else(|e| e.into_inner());
-                reader.stats(now)
-            })
-            .await
-            .map_err(|e| ApiError::internal("stats task failed", e))?
-            .map_err(|e| ApiError::internal("stats query failed", e))?;
-            let mut cache = state
-                .inner
-                .stats_cache
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            *cache = Some(CachedStats {
-                computed_at: Instant::now(),
-                cost: started.elapsed(),
-                stats,
-            });
+        Some((stats, fresh)) => {
+            if !fresh
+                && !state
+                    .inner
+                    .stats_refreshing
+                    .swap(true, std::sync::atomic::Ordering::AcqRel)
+            {
+                let state = state.clone();
+                tokio::spawn(async move {
+                    // A failure is logged where it happens; the stale answer stays.
+                    let _ = count_stats(&state).await;
+                    state
+                        .inner
+                        .stats_refreshing
+                        .store(false, std::sync::atomic::Ordering::Release);
+                });
+            }
             stats
         }
+        None => count_stats(&state).await?,
     };
     let rss_mb = process::resident_bytes()
         .map(process::megabytes)

@@ -858,7 +858,16 @@ mod tests {
         ];
         let s = Store::new();
         let rows: Vec<TransmissionRow> = (0..cases.len())
-            .map(|i| tx(100 + i as i64, T0 + i as i64, "1501", None, None, cases[i].0))
+            .map(|i| {
+                tx(
+                    100 + i as i64,
+                    T0 + i as i64,
+                    "1501",
+                    None,
+                    None,
+                    cases[i].0,
+                )
+            })
             .collect();
         s.merge(PreparedChunk::from_rows(&rows));
         let mut got: Vec<String> = s
