@@ -11,6 +11,9 @@
 //!    its ids (default 200): median, p99 and max latency;
 //! 2. the packet list with `C` concurrent keep-alive clients for `S` seconds: requests/s.
 //!
+//! Every read endpoint is covered except `/api/backup` (a copy of the database file) and
+//! `/api/dropped-packets` (behind the API key); the POST endpoints are not.
+//!
 //! `scripts/bench-api.sh DB` starts `serve` on a database and runs this against it, once
 //! while the background fill runs (`--only-packets`) and once after the load completed.
 
@@ -282,6 +285,54 @@ async fn main() {
             ),
         ];
         cases.extend(more);
+        // The rest of the read endpoints, each with its reference defaults.
+        let since = packets["packets"]
+            .as_array()
+            .and_then(|a| a.last())
+            .and_then(|p| p["first_seen"].as_str())
+            .map(urlencode)
+            .unwrap_or_default();
+        let single = |path: &str| (format!("GET {path}"), vec![path.to_owned()]);
+        cases.push((
+            "GET /api/packets/timestamps?since=…".into(),
+            vec![format!("/api/packets/timestamps?since={since}")],
+        ));
+        cases.push((
+            "GET /api/nodes/resolve?prefix=…".into(),
+            keys.iter()
+                .map(|k| format!("/api/nodes/resolve?prefix={}", &k[..k.len().min(6)]))
+                .collect(),
+        ));
+        cases.push((
+            "GET /api/nodes/{key}/battery".into(),
+            keys.iter()
+                .map(|k| format!("/api/nodes/{k}/battery"))
+                .collect(),
+        ));
+        cases.push((
+            "GET /api/observers/{id}/metrics".into(),
+            observer_ids
+                .iter()
+                .map(|o| format!("/api/observers/{o}/metrics"))
+                .collect(),
+        ));
+        for path in [
+            "/api/observers/metrics/summary",
+            "/api/scope-stats",
+            "/api/mqtt/status",
+            "/api/perf/io",
+            "/api/perf/sqlite",
+            "/api/perf/write-sources",
+            "/api/config/cache",
+            "/api/config/map",
+            "/api/config/geo-filter",
+            "/api/config/areas",
+            "/api/config/areas/polygons",
+            "/api/iata-coords",
+            "/api/audio-lab/buckets",
+        ] {
+            cases.push(single(path));
+        }
     }
 
     println!(
