@@ -139,6 +139,7 @@ impl Store {
                     groups.len() - 1
                 }
             };
+            groups[at].1.reserve(slots.len());
             groups[at].1.extend(
                 slots
                     .iter()
