@@ -309,7 +309,7 @@ export function renderNode(el, pk, { compact = false, onClose, onLoaded } = {}) 
     const actions = h('div.node-actions', null,
       compact ? h('a.button.primary', { href: `#/nodes/${encodeURIComponent(key)}`, text: 'Full page →' }) : null,
       h('a.button', { href: `#/nodes/${encodeURIComponent(key)}/analytics`, text: 'Analytics' }),
-      isInfra(node.role) ? h('a.button', { href: `#/nodes/${encodeURIComponent(key)}/reach`, title: 'Radio links both ways, from the paths it relays' }, h('span', { 'aria-hidden': 'true', text: '📡' }), 'Reach') : null,
+      isInfra(node.role) ? h('a.button', { href: `#/nodes/${encodeURIComponent(key)}/reach`, title: 'Radio links both ways, from the paths it relays' }, 'Reach') : null,
       h('a.button', { href: packetsLink(key), text: 'Packets' }),
       compact ? null : h('button.button', { type: 'button', text: 'Copy URL', onclick: () => copyText(`${location.origin}/#/nodes/${key}`, 'Link copied') }),
       compact ? null : h('button.button', { type: 'button', title: 'An 8-character link, short enough to send over the mesh', text: 'Copy short URL', onclick: () => copyText(`${location.origin}/#/nodes/${key.slice(0, 8)}`, 'Short link copied') }),
