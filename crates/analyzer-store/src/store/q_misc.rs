@@ -8,12 +8,10 @@ use super::*;
 const TRANSPORT_ROUTES: [u8; 2] = [0, 3];
 
 /// A transmission's packet size, id and slot: sorts by size, then id.
-type SizedSlot = (usize, i64, u32);
-
 /// The members at ranks `i * n / k` (`i` in `0..k`, `k` = `per_group` or fewer) of the
 /// sorted order, ascending, without sorting: each selection partitions the range below
 /// the previous one (a full sort of 150K members took most of the endpoint's 20 ms).
-fn quantiles(members: &mut [SizedSlot], per_group: usize) -> Vec<SizedSlot> {
+fn quantiles<T: Ord + Copy>(members: &mut [T], per_group: usize) -> Vec<T> {
     let n = members.len();
     let k = per_group.min(n);
     let mut picked = Vec::with_capacity(k);
@@ -117,16 +115,18 @@ impl Store {
     }
 
     /// Up to `per_group` transmissions of each payload-type group, spread evenly over the
-    /// group sorted by packet size (smallest first; ties by id). `group` names the group of
-    /// a payload type (`None` = unknown), so types sharing a name share one list. Groups
-    /// are returned in order of their first payload type.
+    /// group sorted by packet size (smallest first; ties by slot, the reference's order of
+    /// ties is arbitrary too). `group` names the group of a payload type (`None` =
+    /// unknown), so types sharing a name share one list. Groups are returned in order of
+    /// their first payload type. The sizes come from the slot summaries (one dense pass,
+    /// no transmission read until the picks), packed with the slot into one `u64` key.
     pub fn samples_by_type(
         &self,
         per_group: usize,
         group: impl Fn(Option<u8>) -> &'static str,
     ) -> Vec<(&'static str, Vec<PacketSummary>)> {
         let data = self.read();
-        let mut groups: Vec<(&'static str, Vec<SizedSlot>)> = Vec::new();
+        let mut groups: Vec<(&'static str, Vec<u64>)> = Vec::new();
         for (code, slots) in data.by_type.iter().enumerate() {
             if slots.is_empty() {
                 continue;
@@ -140,28 +140,18 @@ impl Store {
                 }
             };
             groups[at].1.reserve(slots.len());
-            groups[at].1.extend(
-                slots
-                    .iter()
-                    .filter_map(|&s| data.tx(s).map(|tx| (tx.raw.len(), tx.id, s))),
-            );
+            groups[at].1.extend(slots.iter().filter_map(|&slot| {
+                let s = data.slot_summary(slot)?;
+                Some(u64::from(s.raw_len) << 32 | u64::from(slot))
+            }));
         }
-        drop(data);
-        // Select outside the lock; the few picked slots are read back under a second,
-        // short hold (a slot evicted or reused in between is skipped).
-        let picked: Vec<(&'static str, Vec<SizedSlot>)> = groups
+        groups
             .into_iter()
             .filter(|(_, members)| !members.is_empty())
-            .map(|(name, mut members)| (name, quantiles(&mut members, per_group)))
-            .collect();
-        let data = self.read();
-        picked
-            .into_iter()
-            .map(|(name, members)| {
-                let summaries = members
-                    .iter()
-                    .filter(|&&(_, id, slot)| data.tx(slot).is_some_and(|tx| tx.id == id))
-                    .filter_map(|&(_, _, slot)| data.summary(slot))
+            .map(|(name, mut members)| {
+                let summaries = quantiles(&mut members, per_group)
+                    .into_iter()
+                    .filter_map(|key| data.summary((key & 0xffff_ffff) as u32))
                     .collect();
                 (name, summaries)
             })
@@ -247,13 +237,13 @@ mod tests {
         for n in [1usize, 2, 7, 8, 9, 100, 1001] {
             for k in [1usize, 3, 8, 20] {
                 // Sizes with many ties, ids breaking them, in scrambled order.
-                let mut members: Vec<SizedSlot> = (0..n)
+                let mut members: Vec<(usize, i64, u32)> = (0..n)
                     .map(|i| ((i * 7919) % 13, ((i * 104_729) % 10_007) as i64, i as u32))
                     .collect();
                 let mut sorted = members.clone();
                 sorted.sort_unstable();
                 let m = k.min(n);
-                let want: Vec<SizedSlot> = (0..m).map(|i| sorted[i * n / m]).collect();
+                let want: Vec<(usize, i64, u32)> = (0..m).map(|i| sorted[i * n / m]).collect();
                 assert_eq!(quantiles(&mut members, k), want, "n {n}, k {k}");
             }
         }

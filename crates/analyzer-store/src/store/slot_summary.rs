@@ -41,6 +41,8 @@ pub(super) struct SlotSummary {
     pub(super) route_type: u8,
     /// It carries a transport scope.
     pub(super) scoped: bool,
+    /// Packet length in bytes, 255 for longer (LoRa frames are at most 255).
+    pub(super) raw_len: u8,
 }
 
 pub(super) const VACANT_OBS: u32 = u32::MAX;
@@ -61,6 +63,7 @@ const VACANT: SlotSummary = SlotSummary {
     payload_type: NO_U8,
     route_type: NO_U8,
     scoped: false,
+    raw_len: 0,
 };
 
 impl SlotSummary {
@@ -110,6 +113,7 @@ impl StoreData {
                 payload_type: tx.payload_type,
                 route_type: tx.route_type,
                 scoped: tx.scope != NONE,
+                raw_len: u8::try_from(tx.raw.len()).unwrap_or(u8::MAX),
                 ..VACANT
             };
         }
@@ -178,6 +182,7 @@ mod tests {
             payload_type: tx.payload_type,
             route_type: tx.route_type,
             scoped: tx.scope != NONE,
+            raw_len: u8::try_from(tx.raw.len()).unwrap_or(u8::MAX),
         }
     }
 
