@@ -16,11 +16,29 @@ use tower::ServiceExt;
 
 struct FakeReader {
     stats: StoreStats,
+    /// When set, counts the stats calls, and the `n`-th reports `n` transmissions.
+    stats_calls: Option<Arc<std::sync::atomic::AtomicU64>>,
+}
+
+impl FakeReader {
+    fn new(stats: StoreStats) -> Self {
+        Self {
+            stats,
+            stats_calls: None,
+        }
+    }
 }
 
 impl StorageReader for FakeReader {
     fn stats(&self, _now: UnixSecs) -> DbResult<StoreStats> {
-        Ok(self.stats)
+        let Some(calls) = &self.stats_calls else {
+            return Ok(self.stats);
+        };
+        let n = calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        Ok(StoreStats {
+            transmissions: n,
+            ..self.stats
+        })
     }
     fn watermark(&self) -> DbResult<Watermark> {
         Ok(Watermark::default())
@@ -62,14 +80,14 @@ impl IngestView for OneSource {
 /// State whose store finished its startup load (of an empty database).
 fn state(stats: StoreStats) -> AppState {
     let store = Store::new();
-    StartupLoader::new(store.clone(), FakeReader { stats }, load_config())
+    StartupLoader::new(store.clone(), FakeReader::new(stats), load_config())
         .run()
         .expect("empty load");
     state_with_store(stats, store)
 }
 
 fn state_with_store(stats: StoreStats, store: Store) -> AppState {
-    let reader: ReaderHandle = Arc::new(Mutex::new(Box::new(FakeReader { stats })));
+    let reader: ReaderHandle = Arc::new(Mutex::new(Box::new(FakeReader::new(stats))));
     AppState::new(reader, Arc::new(OneSource), store)
 }
 
@@ -136,51 +154,12 @@ async fn stats_has_the_reference_field_names() {
     );
 }
 
-/// A reader whose `n`-th stats count reports `n` transmissions.
-struct CountingReader {
-    calls: Arc<std::sync::atomic::AtomicU64>,
-    inner: FakeReader,
-}
-
-impl StorageReader for CountingReader {
-    fn stats(&self, now: UnixSecs) -> DbResult<StoreStats> {
-        let n = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-        Ok(StoreStats {
-            transmissions: n,
-            ..self.inner.stats(now)?
-        })
-    }
-    fn watermark(&self) -> DbResult<Watermark> {
-        self.inner.watermark()
-    }
-    fn load_transmissions(&self, query: &TransmissionPageQuery) -> DbResult<TransmissionPage> {
-        self.inner.load_transmissions(query)
-    }
-    fn transmissions_after(&self, after: i64, limit: usize) -> DbResult<Vec<TransmissionRow>> {
-        self.inner.transmissions_after(after, limit)
-    }
-    fn observations_after(&self, after: i64, limit: usize) -> DbResult<Vec<ObservationRow>> {
-        self.inner.observations_after(after, limit)
-    }
-    fn transmission_by_hash(&self, hash: &str) -> DbResult<TransmissionRow> {
-        self.inner.transmission_by_hash(hash)
-    }
-    fn observers(&self) -> DbResult<Vec<ObserverRow>> {
-        self.inner.observers()
-    }
-    fn nodes(&self) -> DbResult<Vec<NodeRow>> {
-        self.inner.nodes()
-    }
-}
-
 #[tokio::test]
 async fn stale_stats_are_served_while_one_recount_runs_in_the_background() {
     let calls = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let reader: ReaderHandle = Arc::new(Mutex::new(Box::new(CountingReader {
-        calls: Arc::clone(&calls),
-        inner: FakeReader {
-            stats: StoreStats::default(),
-        },
+    let reader: ReaderHandle = Arc::new(Mutex::new(Box::new(FakeReader {
+        stats: StoreStats::default(),
+        stats_calls: Some(Arc::clone(&calls)),
     })));
     let state = AppState::new(reader, Arc::new(OneSource), Store::new());
     let total = |body: &Value| body["totalPackets"].as_u64();

@@ -118,19 +118,7 @@ impl StoreData {
         node: &NodeKeys,
         today: UnixSecs,
     ) -> NodeHealthSummary {
-        let mut lists: Vec<&[u32]> = Vec::new();
-        if let Some(l) = self
-            .strings
-            .get(&node.pubkey)
-            .and_then(|k| self.by_node.get(&k))
-        {
-            lists.push(l);
-        }
-        for hop in &node.hops {
-            if let Some(l) = self.strings.get(hop).and_then(|h| self.by_hop.get(&h)) {
-                lists.push(l);
-            }
-        }
+        let (lists, _) = self.node_key_lists(node);
         let BulkScratch {
             seen,
             by_observer,

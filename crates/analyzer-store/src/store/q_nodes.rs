@@ -407,19 +407,28 @@ impl StoreData {
         kept.map_or(NONE, |(_, path)| path)
     }
 
+    /// The index lists of the transmissions the node is involved in (the ADVERTs it sent,
+    /// then the packets whose path holds one of its hops; a slot may be in several) and the
+    /// interned id of its key.
+    pub(super) fn node_key_lists(&self, node: &NodeKeys) -> (Vec<&[u32]>, Option<u32>) {
+        let sender = self.strings.get(&node.pubkey);
+        let mut lists: Vec<&[u32]> = Vec::new();
+        if let Some(l) = sender.and_then(|k| self.by_node.get(&k)) {
+            lists.push(l);
+        }
+        for hop in &node.hops {
+            if let Some(l) = self.strings.get(hop).and_then(|h| self.by_hop.get(&h)) {
+                lists.push(l);
+            }
+        }
+        (lists, sender)
+    }
+
     /// Slots of every transmission the node is involved in (deduplicated) and the
     /// interned id of its key.
     fn node_slots(&self, node: &NodeKeys) -> (Vec<u32>, Option<u32>) {
-        let sender = self.strings.get(&node.pubkey);
-        let mut slots: Vec<u32> = sender
-            .and_then(|k| self.by_node.get(&k))
-            .cloned()
-            .unwrap_or_default();
-        for hop in &node.hops {
-            if let Some(list) = self.strings.get(hop).and_then(|h| self.by_hop.get(&h)) {
-                slots.extend_from_slice(list);
-            }
-        }
+        let (lists, sender) = self.node_key_lists(node);
+        let mut slots: Vec<u32> = lists.concat();
         slots.sort_unstable();
         slots.dedup();
         (slots, sender)

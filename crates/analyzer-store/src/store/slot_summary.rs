@@ -45,7 +45,7 @@ pub(super) struct SlotSummary {
     pub(super) raw_len: u8,
 }
 
-pub(super) const VACANT_OBS: u32 = u32::MAX;
+const VACANT_OBS: u32 = u32::MAX;
 
 /// `slot_heard` of a slot without a transmission.
 pub(super) const VACANT_HEARD: i64 = i64::MIN;
